@@ -1,0 +1,23 @@
+"""Mounts every domain router under /api/v1."""
+
+from fastapi import APIRouter
+
+from app.auth.router import router as auth_router
+from app.cases.router import router as cases_router
+from app.datasets.router import router as datasets_router
+from app.environments.router import router as environments_router
+from app.projects.router import router as projects_router
+from app.scenarios.router import router as scenarios_router
+from app.users.router import router as users_router
+
+api_router = APIRouter()
+for router in (
+    auth_router,
+    users_router,
+    projects_router,
+    environments_router,
+    cases_router,
+    datasets_router,
+    scenarios_router,
+):
+    api_router.include_router(router)

@@ -1,0 +1,79 @@
+"""The `exile` command: serve, migrate and manage users from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+app = typer.Typer(help="Exile: API test automation server.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(7777, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Run the API server (uvicorn)."""
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload)
+
+
+@app.command()
+def migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
+    """Upgrade the database schema (the same as `alembic upgrade head`)."""
+    from app.core.bootstrap import migrate as run_migrations
+    from app.core.config import get_settings
+
+    url = get_settings().resolved_database_url
+    run_migrations(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@users_app.command("create")
+def create_user(
+    email: str = typer.Option(..., help="Sign-in email."),
+    password: str = typer.Option(..., prompt=True, hide_input=True, help="At least 8 characters."),
+    admin: bool = typer.Option(False, "--admin", help="Make the user a site admin."),
+    full_name: str = typer.Option("", help="Display name."),
+) -> None:
+    """Create a user account."""
+    from pydantic import ValidationError
+
+    from app.core.errors import AppError
+    from app.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(email=email, password=password, is_admin=admin, full_name=full_name)
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {error['loc'][0]}: {error['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        user_id = asyncio.run(_create_user(data))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created user {user_id} <{data.email}>{' (admin)' if admin else ''}")
+
+
+async def _create_user(data):
+    from app.core.db import dispose_engine, get_session_factory
+    from app.users.service import create_user as create
+
+    try:
+        async with get_session_factory()() as session:
+            user = await create(session, data)
+            await session.commit()
+            return user.id
+    finally:
+        await dispose_engine()
+
+
+def main() -> None:
+    app()

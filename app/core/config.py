@@ -1,0 +1,112 @@
+"""Settings from the environment and `.env`; one place that knows where data lives."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that ship in examples; a production server must never run with them.
+DEFAULT_SECRET_KEYS = frozenset({"", "change-me", "changeme", "secret", "please-change-this-secret-key"})
+
+
+class ConfigError(RuntimeError):
+    """A setting makes it unsafe or impossible to start; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path(".exile"), validation_alias="EXILE_DATA_DIR")
+
+    db_backend: Literal["sqlite", "mysql", "postgresql"] = "sqlite"
+    database_url: str | None = None
+    sqlite_path: Path | None = None
+    mysql_host: str = "127.0.0.1"
+    mysql_port: int = 3306
+    mysql_user: str = "root"
+    mysql_password: str = ""
+    mysql_database: str = "exile"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_database: str = "exile"
+    db_pool_size: int = 10
+    db_echo: bool = False
+
+    # None means: development uses (and creates) <data_dir>/secret_key; production refuses to start.
+    secret_key: str | None = None
+    access_token_expire_minutes: int = 12 * 60
+
+    # Argon2 cost; tests lower it so that hashing does not dominate the suite.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+
+    # Migrate at start-up (development default); production migrates explicitly.
+    auto_migrate: bool | None = None
+    initial_admin_email: str = "admin@exile.local"
+
+    body_snapshot_limit: int = 65536
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return (not self.is_production) if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: DATABASE_URL wins, else one built from DB_BACKEND."""
+        if self.database_url:
+            return self.database_url
+        if self.db_backend == "mysql":
+            auth = self.mysql_user + (f":{self.mysql_password}" if self.mysql_password else "")
+            return f"mysql+asyncmy://{auth}@{self.mysql_host}:{self.mysql_port}/{self.mysql_database}?charset=utf8mb4"
+        if self.db_backend == "postgresql":
+            auth = self.postgres_user + (f":{self.postgres_password}" if self.postgres_password else "")
+            return f"postgresql+asyncpg://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_database}"
+        path = self.sqlite_path or (self.data_dir / "exile.db")
+        return f"sqlite+aiosqlite:///{path}"
+
+    def check_production_ready(self) -> None:
+        """Refuse to run production with a guessable signing key."""
+        if self.is_production and (self.secret_key or "").strip().lower() in DEFAULT_SECRET_KEYS:
+            raise ConfigError(
+                "SECRET_KEY is missing or still the default value, and ENVIRONMENT=production. "
+                "Set SECRET_KEY to a long random value (for example: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))') and start again."
+            )
+
+    def signing_key(self) -> str:
+        """The key that signs tokens; in development one is generated once and kept in the data dir."""
+        if self.secret_key and self.secret_key.strip().lower() not in DEFAULT_SECRET_KEYS:
+            return self.secret_key
+        self.check_production_ready()
+        return _local_secret_key(self.data_dir)
+
+
+def _local_secret_key(data_dir: Path) -> str:
+    from filelock import FileLock
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "secret_key"
+    with FileLock(str(data_dir / "secret_key.lock")):
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

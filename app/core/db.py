@@ -1,0 +1,83 @@
+"""The async engine and sessions; backend quirks (SQLite pragmas, MySQL charset) are settled here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.core.config import get_settings
+
+_engine: AsyncEngine | None = None
+_session_factory: async_sessionmaker[AsyncSession] | None = None
+
+
+def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: Any) -> AsyncEngine:
+    """An engine configured the same way for the app, the CLI, Alembic and tests."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, **extra}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            from pathlib import Path
+
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("connect_args", {"timeout": 30})
+    elif "poolclass" not in options:
+        options.setdefault("pool_size", pool_size)
+        options.setdefault("max_overflow", pool_size)
+        options.setdefault("pool_recycle", 1800)
+    engine = create_async_engine(url, **options)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers work while a run writes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def get_engine() -> AsyncEngine:
+    global _engine, _session_factory
+    if _engine is None:
+        settings = get_settings()
+        _engine = build_engine(settings.resolved_database_url, echo=settings.db_echo, pool_size=settings.db_pool_size)
+        _session_factory = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
+    return _engine
+
+
+def get_session_factory() -> async_sessionmaker[AsyncSession]:
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory
+
+
+async def dispose_engine() -> None:
+    global _engine, _session_factory
+    if _engine is not None:
+        await _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """One session per request; the router commits once before answering, anything else rolls back."""
+    async with get_session_factory()() as session:
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await session.rollback()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.auth.dependencies import CurrentUser
+from app.core.db import SessionDep
+from app.datasets import service
+from app.datasets.schemas import DatasetCreate, DatasetRead, DatasetUpdate
+from app.models import ApiRequestDataset
+
+router = APIRouter(tags=["datasets"])
+
+
+@router.post("/cases/{case_id}/datasets", response_model=DatasetRead, status_code=201)
+async def create_dataset(
+    case_id: int, body: DatasetCreate, session: SessionDep, _user: CurrentUser
+) -> ApiRequestDataset:
+    dataset = await service.create_dataset(session, case_id, body)
+    await session.commit()
+    return dataset
+
+
+@router.get("/cases/{case_id}/datasets", response_model=list[DatasetRead])
+async def list_datasets(case_id: int, session: SessionDep, _user: CurrentUser) -> list[ApiRequestDataset]:
+    return await service.list_datasets(session, case_id)
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetRead)
+async def get_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> ApiRequestDataset:
+    return await service.get_dataset(session, dataset_id)
+
+
+@router.patch("/datasets/{dataset_id}", response_model=DatasetRead)
+async def update_dataset(
+    dataset_id: int, body: DatasetUpdate, session: SessionDep, _user: CurrentUser
+) -> ApiRequestDataset:
+    dataset = await service.update_dataset(session, dataset_id, body)
+    await session.commit()
+    return dataset
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+async def delete_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> Response:
+    await service.delete_dataset(session, dataset_id)
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigId, JSONValue, TimestampMixin, VersionedMixin
+
+
+class Project(VersionedMixin, TimestampMixin, Base):
+    """A team's shared library of cases, scenarios and environments."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+
+
+class Environment(VersionedMixin, TimestampMixin, Base):
+    """Where a run sends requests: a base URL and variables (secret ones never leave through the API)."""
+
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    base_url: Mapped[str] = mapped_column(String(2048), nullable=False, default="")
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    secret_variables: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    verify_tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    proxy: Mapped[str | None] = mapped_column(String(2048), nullable=True)

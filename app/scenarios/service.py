@@ -1,0 +1,246 @@
+"""Scenarios: business flows. Step lists and data rows are replaced whole, keeping the ids of items that stay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cases.service import require_project_for_body
+from app.core.crud import apply_changes, check_version, touch
+from app.core.errors import InvalidInput, NotFound
+from app.core.tags import sync_tags
+from app.models import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag, User
+from app.scenarios import repository
+from app.scenarios.schemas import (
+    ScenarioCloneRequest,
+    ScenarioCreate,
+    ScenarioRowIn,
+    ScenarioUpdate,
+    SetupStep,
+    StepIn,
+)
+
+
+async def get_scenario(session: AsyncSession, scenario_id: int) -> TestScenario:
+    scenario = await session.scalar(repository.scenario_query().where(TestScenario.id == scenario_id))
+    if scenario is None:
+        raise NotFound(f"scenario {scenario_id} not found")
+    return scenario
+
+
+async def check_steps(
+    session: AsyncSession,
+    *,
+    project_id: int,
+    visibility: str,
+    steps: Sequence[SetupStep],
+    loc: Sequence[str | int],
+) -> None:
+    """Each step uses a case of the scenario's project; a shared scenario uses no private case."""
+    cases = await repository.cases_by_id(session, (step.case_id for step in steps))
+    for index, step in enumerate(steps):
+        case = cases.get(step.case_id)
+        if case is None or case.project_id != project_id:
+            raise InvalidInput(
+                f"case {step.case_id} is not a case of project {project_id}", loc=[*loc, index, "case_id"]
+            )
+        if visibility != "private" and case.visibility == "private":
+            raise InvalidInput(
+                f"case {case.id} is private; a scenario visible to others (visibility '{visibility}') "
+                "cannot use it: share the case or make the scenario private",
+                loc=[*loc, index, "case_id"],
+            )
+    aliases = [step.alias for step in steps if step.alias]
+    for index, step in enumerate(steps):
+        if step.alias and aliases.count(step.alias) > 1:
+            raise InvalidInput(f"alias '{step.alias}' is used by more than one step", loc=[*loc, index, "alias"])
+
+
+async def _check_step_datasets(session: AsyncSession, steps: Sequence[StepIn]) -> None:
+    owners = await repository.dataset_owners(session, (i for step in steps for i in step.dataset_ids))
+    for index, step in enumerate(steps):
+        for position, dataset_id in enumerate(step.dataset_ids):
+            if owners.get(dataset_id) != step.case_id:
+                raise InvalidInput(
+                    f"dataset {dataset_id} is not a dataset of case {step.case_id}",
+                    loc=["body", index, "dataset_ids", position],
+                )
+
+
+def _check_kept_ids(items: Sequence[Any], existing: set[int], what: str, scenario_id: int) -> None:
+    seen: set[int] = set()
+    for index, item in enumerate(items):
+        if item.id is None:
+            continue
+        if item.id not in existing:
+            raise InvalidInput(f"{what} {item.id} is not a {what} of scenario {scenario_id}", loc=["body", index, "id"])
+        if item.id in seen:
+            raise InvalidInput(f"{what} {item.id} appears twice in the list", loc=["body", index, "id"])
+        seen.add(item.id)
+
+
+def _dump_steps(steps: Sequence[SetupStep]) -> list[dict[str, Any]]:
+    return [step.model_dump(mode="json") for step in steps]
+
+
+async def create_scenario(session: AsyncSession, user: User, data: ScenarioCreate) -> TestScenario:
+    await require_project_for_body(session, data.project_id)
+    for part in ("setup", "teardown"):
+        await check_steps(
+            session,
+            project_id=data.project_id,
+            visibility=data.visibility,
+            steps=getattr(data, part),
+            loc=["body", part],
+        )
+    fields = data.model_dump(mode="json", exclude={"tags", "setup", "teardown"})
+    scenario = TestScenario(
+        owner_id=user.id, setup=_dump_steps(data.setup), teardown=_dump_steps(data.teardown), **fields
+    )
+    scenario.tag_rows = [TestScenarioTag(tag=tag) for tag in data.tags]
+    session.add(scenario)
+    await session.flush()
+    return scenario
+
+
+async def update_scenario(session: AsyncSession, scenario_id: int, data: ScenarioUpdate) -> TestScenario:
+    scenario = await get_scenario(session, scenario_id)
+    check_version(scenario, data.version, "scenario")
+    visibility = data.visibility or scenario.visibility
+    for part in ("setup", "teardown"):
+        if getattr(data, part) is not None:
+            await check_steps(
+                session,
+                project_id=scenario.project_id,
+                visibility=visibility,
+                steps=getattr(data, part),
+                loc=["body", part],
+            )
+    if data.visibility and data.visibility != "private" and scenario.visibility == "private":
+        await _check_shareable(session, scenario, data)
+    changes = data.changes()
+    tags = changes.pop("tags", None)
+    apply_changes(scenario, changes)
+    if tags is not None:
+        scenario.tag_rows = sync_tags(scenario.tag_rows, tags, TestScenarioTag)
+    await session.flush()
+    return scenario
+
+
+async def _check_shareable(session: AsyncSession, scenario: TestScenario, data: ScenarioUpdate) -> None:
+    """Sharing a private scenario is refused while any of its steps uses a private case."""
+    case_ids = [step.case_id for step in await repository.steps_of(session, scenario.id)]
+    for part in ("setup", "teardown"):
+        if getattr(data, part) is None:
+            case_ids += [step["case_id"] for step in getattr(scenario, part)]
+    cases = await repository.cases_by_id(session, case_ids)
+    private = sorted(case.id for case in cases.values() if case.visibility == "private")
+    if private:
+        raise InvalidInput(
+            f"scenario {scenario.id} uses private cases {private}; share them or keep the scenario private",
+            loc=["body", "visibility"],
+        )
+
+
+async def delete_scenario(session: AsyncSession, scenario_id: int) -> None:
+    await session.delete(await get_scenario(session, scenario_id))
+    await session.flush()
+
+
+async def list_steps(session: AsyncSession, scenario_id: int) -> list[TestScenarioCase]:
+    await get_scenario(session, scenario_id)
+    return await repository.steps_of(session, scenario_id)
+
+
+async def replace_steps(
+    session: AsyncSession, scenario_id: int, steps: list[StepIn], version: int | None
+) -> list[TestScenarioCase]:
+    scenario = await get_scenario(session, scenario_id)
+    if version is not None:
+        check_version(scenario, version, "scenario")
+    await check_steps(
+        session, project_id=scenario.project_id, visibility=scenario.visibility, steps=steps, loc=["body"]
+    )
+    await _check_step_datasets(session, steps)
+    existing = {step.id: step for step in await repository.steps_of(session, scenario.id)}
+    _check_kept_ids(steps, set(existing), "step", scenario.id)
+    kept: set[int] = set()
+    for position, item in enumerate(steps):
+        fields = item.model_dump(mode="json", exclude={"id"})
+        if item.id is not None:
+            apply_changes(existing[item.id], {**fields, "position": position})
+            kept.add(item.id)
+        else:
+            session.add(TestScenarioCase(scenario_id=scenario.id, position=position, **fields))
+    for step_id, step in existing.items():
+        if step_id not in kept:
+            await session.delete(step)
+    touch(scenario)
+    await session.flush()
+    return await repository.steps_of(session, scenario.id)
+
+
+async def list_rows(session: AsyncSession, scenario_id: int) -> list[TestScenarioDataset]:
+    await get_scenario(session, scenario_id)
+    return await repository.rows_of(session, scenario_id)
+
+
+async def replace_rows(
+    session: AsyncSession, scenario_id: int, rows: list[ScenarioRowIn], version: int | None
+) -> list[TestScenarioDataset]:
+    scenario = await get_scenario(session, scenario_id)
+    if version is not None:
+        check_version(scenario, version, "scenario")
+    existing = {row.id: row for row in await repository.rows_of(session, scenario.id)}
+    _check_kept_ids(rows, set(existing), "data row", scenario.id)
+    kept: set[int] = set()
+    for position, item in enumerate(rows):
+        fields = {"name": item.name, "variables": item.variables, "position": position}
+        if item.id is not None:
+            apply_changes(existing[item.id], fields)
+            kept.add(item.id)
+        else:
+            session.add(TestScenarioDataset(scenario_id=scenario.id, **fields))
+    for row_id, row in existing.items():
+        if row_id not in kept:
+            await session.delete(row)
+    touch(scenario)
+    await session.flush()
+    return await repository.rows_of(session, scenario.id)
+
+
+async def clone_scenario(
+    session: AsyncSession, user: User, scenario_id: int, data: ScenarioCloneRequest
+) -> TestScenario:
+    source = await get_scenario(session, scenario_id)
+    copied = {
+        column: getattr(source, column)
+        for column in TestScenario.__table__.columns.keys()
+        if column not in ("id", "owner_id", "version", "created_at", "updated_at", "name")
+    }
+    clone = TestScenario(owner_id=user.id, name=data.name or f"{source.name} (copy)"[:200], **copied)
+    clone.tag_rows = [TestScenarioTag(tag=tag) for tag in source.tags]
+    session.add(clone)
+    await session.flush()
+    for step in await repository.steps_of(session, source.id):
+        session.add(
+            TestScenarioCase(
+                scenario_id=clone.id,
+                case_id=step.case_id,
+                position=step.position,
+                alias=step.alias,
+                enabled=step.enabled,
+                skip_if=step.skip_if,
+                variables=step.variables,
+                dataset_mode=step.dataset_mode,
+                dataset_ids=step.dataset_ids,
+            )
+        )
+    for row in await repository.rows_of(session, source.id):
+        session.add(
+            TestScenarioDataset(scenario_id=clone.id, name=row.name, variables=row.variables, position=row.position)
+        )
+    await session.flush()
+    return clone

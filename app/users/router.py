@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from app.auth.dependencies import CurrentAdmin
+from app.core.db import SessionDep
+from app.core.pagination import Page, PageDep, paginate
+from app.models import User
+from app.users import service
+from app.users.schemas import UserCreate, UserRead
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.post("", response_model=UserRead, status_code=201)
+async def create_user(body: UserCreate, session: SessionDep, _admin: CurrentAdmin) -> User:
+    """Site admins add accounts (people sign in with email and password)."""
+    user = await service.create_user(session, body)
+    await session.commit()
+    return user
+
+
+@router.get("", response_model=Page[UserRead])
+async def list_users(session: SessionDep, _admin: CurrentAdmin, params: PageDep) -> dict[str, object]:
+    items, total = await paginate(session, select(User).order_by(User.id), params)
+    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}

@@ -1,0 +1,78 @@
+"""Alembic environment: async engines, the app's metadata, batch mode on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from logging.config import fileConfig
+from typing import Any
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from app.core.config import get_settings
+from app.core.db import build_engine
+from app.models import Base
+from app.models.base import JSONValue, LongText
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    return config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
+
+
+def compare_type(ctx: Any, inspected: Any, metadata_column: Any, inspected_type: Any, metadata_type: Any) -> bool | None:
+    """MariaDB reports JSON columns as LONGTEXT; that is the same column, not a change."""
+    dialect = ctx.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        impl = metadata_type.dialect_impl(ctx.dialect) if hasattr(metadata_type, "dialect_impl") else metadata_type
+        names = {type(impl).__name__.upper(), type(inspected_type).__name__.upper()}
+        if names <= {"JSON", "LONGTEXT"}:
+            return False
+    return None
+
+
+def _configure(connection: Connection | None = None, url: str | None = None) -> None:
+    is_sqlite = (url or (connection.dialect.name if connection else "")).startswith("sqlite")
+    context.configure(
+        connection=connection,
+        url=url,
+        target_metadata=target_metadata,
+        render_as_batch=is_sqlite,
+        compare_type=compare_type,
+        literal_binds=connection is None,
+        user_module_prefix="app.models.base.",
+    )
+
+
+def run_migrations_offline() -> None:
+    _configure(url=database_url())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = build_engine(database_url(), poolclass=NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync)
+        await connection.commit()
+    await engine.dispose()
+
+
+__all__ = ["JSONValue", "LongText"]
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())
