@@ -24,6 +24,7 @@ ASSERTION_OPS = (
 )  # fmt: skip
 VARIABLE_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+TEMPLATE_ANYWHERE = re.compile(r"\{\{[^{}]*\}\}")
 TEMPLATE_START = re.compile(r"^\{\{\s*\$?[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}")
 
 
@@ -75,7 +76,7 @@ def check_url(url: str) -> str:
     url = url.strip()
     if not url:
         raise ValueError("url is empty")
-    if any(ch.isspace() for ch in url):
+    if any(ch.isspace() for ch in TEMPLATE_ANYWHERE.sub("", url)):
         raise ValueError("url contains whitespace; encode it or move values to `query`")
     if url.startswith("/") and not url.startswith("//"):
         return url

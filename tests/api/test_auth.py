@@ -35,8 +35,13 @@ async def test_token_form_without_password_is_a_validation_error(client):
 
 
 async def test_every_api_path_needs_a_bearer_token(client):
-    for method, path in [("GET", "/api/v1/auth/me"), ("GET", "/api/v1/projects"), ("GET", "/api/v1/cases"),
-                         ("POST", "/api/v1/scenarios"), ("GET", "/api/v1/environments/1")]:
+    for method, path in [
+        ("GET", "/api/v1/auth/me"),
+        ("GET", "/api/v1/projects"),
+        ("GET", "/api/v1/cases"),
+        ("POST", "/api/v1/scenarios"),
+        ("GET", "/api/v1/environments/1"),
+    ]:
         response = await client.request(method, path)
         assert_error(response, 401, "not_authenticated")
         assert response.headers["www-authenticate"] == "Bearer"
@@ -48,7 +53,9 @@ async def test_forged_and_expired_tokens_are_refused(client, user):
         {"sub": str(user.id), "typ": "access", "exp": datetime.now(UTC) - timedelta(minutes=1)}, key, "HS256"
     )
     forged = jwt.encode(
-        {"sub": str(user.id), "typ": "access", "exp": datetime.now(UTC) + timedelta(hours=1)}, "another-key-that-is-long-enough-for-hs256", "HS256"
+        {"sub": str(user.id), "typ": "access", "exp": datetime.now(UTC) + timedelta(hours=1)},
+        "another-key-that-is-long-enough-for-hs256",
+        "HS256",
     )
     for token in (expired, forged, "not-a-jwt"):
         assert_error(await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}), 401)

@@ -1,0 +1,41 @@
+"""A write whose commit fails must not answer 2xx, and must leave nothing behind."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.main import app
+from app.models import Project
+from tests.conftest import assert_error, bearer, count_rows
+
+
+async def test_a_failed_commit_answers_503_and_saves_nothing(api):
+    def fail(_session: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(Session, "before_commit", fail)
+    try:
+        response = await api.post("/api/v1/projects", json={"name": "never saved"})
+    finally:
+        event.remove(Session, "before_commit", fail)
+    assert_error(response, 503, "database_unavailable")
+    assert await count_rows(Project) == 0
+
+
+async def test_an_unexpected_error_is_a_500_in_the_error_shape_and_saves_nothing(user):
+    def fail(_session: Session) -> None:
+        raise RuntimeError("something nobody planned for")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    event.listen(Session, "before_commit", fail)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://exile.test", headers=bearer(user)) as http:
+            response = await http.post("/api/v1/projects", json={"name": "never saved"})
+    finally:
+        event.remove(Session, "before_commit", fail)
+    error = assert_error(response, 500, "internal_error")
+    assert "something nobody planned for" not in error["message"]
+    assert await count_rows(Project) == 0
