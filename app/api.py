@@ -2,12 +2,15 @@
 
 from fastapi import APIRouter
 
+from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.cases.router import router as cases_router
 from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
+from app.members.router import router as members_router
 from app.projects.router import router as projects_router
 from app.scenarios.router import router as scenarios_router
+from app.tokens.router import router as tokens_router
 from app.users.router import router as users_router
 
 api_router = APIRouter()
@@ -15,6 +18,9 @@ for router in (
     auth_router,
     users_router,
     projects_router,
+    members_router,
+    tokens_router,
+    audit_router,
     environments_router,
     cases_router,
     datasets_router,

@@ -28,6 +28,8 @@ async def test_downgrade_removes_the_schema_and_upgrade_restores_it_matching_the
     config.attributes["configure_logger"] = False
 
     await asyncio.to_thread(command.downgrade, config, "-1")
+    assert "users" in await _tables(url)
+    await asyncio.to_thread(command.downgrade, config, "base")
     assert not (await _tables(url)) & set(Base.metadata.tables)
 
     await asyncio.to_thread(migrate, url)

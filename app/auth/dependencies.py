@@ -1,23 +1,37 @@
-"""Who is calling: every /api/v1 path but the token endpoint needs a bearer token."""
+"""Who is calling: every /api/v1 path but the token endpoint needs a bearer token (sign-in JWT or API token)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.models import User
+from app.tokens import service as tokens
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def current_principal(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
     if not token:
         raise Unauthorized("Not signed in: send 'Authorization: Bearer <token>' (get one from POST /api/v1/auth/token)")
+    if tokens.looks_like_api_token(token):
+        found = await tokens.authenticate(session, token)
+        if found is None:
+            raise Unauthorized("The API token is unknown, revoked or expired")
+        api_token, creator = found
+        return Principal(user=creator, token=api_token, ip=client_ip(request))
     claims = decode_access_token(token)
     if claims is None:
         raise Unauthorized("The bearer token is invalid or has expired; sign in again")
@@ -28,16 +42,27 @@ async def current_user(session: SessionDep, token: Annotated[str | None, Depends
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The account behind this token no longer exists or is disabled")
-    return user
+    if user.password_changed_at is not None:
+        issued_ms = int(claims.get("iat_ms") or int(claims.get("iat", 0)) * 1000)
+        if issued_ms < int(user.password_changed_at.timestamp() * 1000):
+            raise Unauthorized("The password changed after this token was issued; sign in again")
+    return Principal(user=user, ip=client_ip(request))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def current_admin(user: CurrentUser) -> User:
-    if not user.is_admin:
+async def current_admin(principal: CurrentPrincipal) -> User:
+    if not principal.is_site_admin:
         raise Forbidden("Only a site admin may do this")
-    return user
+    return principal.user
 
 
 CurrentAdmin = Annotated[User, Depends(current_admin)]

@@ -2,16 +2,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from app.auth.dependencies import CurrentUser
+from app.audit import service as audit
+from app.auth import throttle
+from app.auth.dependencies import CurrentPrincipal, CurrentUser, client_ip
 from app.core.db import SessionDep
-from app.core.errors import Unauthorized
-from app.core.security import burn_password_check, create_access_token, verify_password
+from app.core.errors import AppError, Forbidden, InvalidInput, Unauthorized
+from app.core.schemas import InputModel
+from app.core.security import burn_password_check, create_access_token, hash_password, verify_password
 from app.models import User
-from app.users.schemas import UserRead
+from app.models.base import utcnow
+from app.users.schemas import Password, UserRead
 from app.users.service import get_by_email
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -22,18 +26,57 @@ class TokenRead(BaseModel):
     token_type: str = "bearer"
 
 
+class TooManyAttempts(AppError):
+    status_code, code = 429, "too_many_attempts"
+
+
+class PasswordChange(InputModel):
+    current_password: str
+    new_password: Password
+
+
 @router.post("/token", response_model=TokenRead)
-async def issue_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep) -> TokenRead:
+async def issue_token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, response: Response
+) -> TokenRead:
     """OAuth2 password flow: `username` is the email. One message for every failure, so emails do not leak."""
+    keys = throttle.keys_for(form.username, client_ip(request))
+    wait = await throttle.locked_for(session, keys)
+    if wait:
+        raise TooManyAttempts(
+            f"Too many failed sign-ins; try again in {wait} seconds",
+            details=[{"loc": ["body", "username"], "msg": "temporarily locked", "retry_after": wait}],
+        )
     user = await get_by_email(session, form.username)
     if user is None:
         burn_password_check(form.password)
+    if user is None or not verify_password(form.password, user.password_hash) or not user.is_active:
+        await throttle.record_failure(session, keys)
+        await session.commit()
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
-    if not verify_password(form.password, user.password_hash) or not user.is_active:
-        raise Unauthorized("Incorrect email or password", code="invalid_credentials")
+    await throttle.record_success(session, keys)
+    await session.commit()
     return TokenRead(access_token=create_access_token(user.id))
 
 
 @router.get("/me", response_model=UserRead)
 async def me(user: CurrentUser) -> User:
     return user
+
+
+@router.post("/password", status_code=204)
+async def change_password(body: PasswordChange, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """Change your own password; every token issued before now stops working."""
+    if principal.token is not None:
+        raise Forbidden("an API token cannot change a password; sign in as a person")
+    user = await session.get(User, principal.user.id)
+    assert user is not None
+    if not verify_password(body.current_password, user.password_hash):
+        raise InvalidInput("current_password is not your current password", loc=["body", "current_password"])
+    if body.new_password == body.current_password:
+        raise InvalidInput("new_password must differ from the current one", loc=["body", "new_password"])
+    user.password_hash = hash_password(body.new_password)
+    user.password_changed_at = utcnow()
+    await audit.record(session, principal, "password_change", "user", user.id, None)
+    await session.commit()
+    return Response(status_code=204)

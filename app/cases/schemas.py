@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from app.core.schemas import (
     Description,
+    EntityId,
     InputModel,
     Name,
     PatchModel,
@@ -67,7 +68,7 @@ TimeoutMs = Annotated[int, Field(ge=1, le=600_000)]
 
 
 class CaseCreate(InputModel):
-    project_id: int
+    project_id: EntityId
     name: Name
     description: Description = ""
     method: Method
@@ -115,7 +116,7 @@ class CaseUpdate(PatchModel):
 
 class CaseRead(Timestamps):
     id: int
-    project_id: int
+    project_id: EntityId
     owner_id: int
     name: str
     description: str

@@ -22,12 +22,12 @@ async def get_or_404(
     return entity
 
 
-def check_version(entity: Any, sent: int, label: str) -> None:
+def check_version(entity: Any, sent: int, label: str, loc: tuple[str, ...] = ("body", "version")) -> None:
     if entity.version != sent:
         raise VersionConflict(
             f"{label} {entity.id} is at version {entity.version}, you sent version {sent}: "
             "someone changed it since you read it; reload and apply your change again",
-            details=[{"loc": ["body", "version"], "msg": f"current version is {entity.version}"}],
+            details=[{"loc": list(loc), "msg": f"current version is {entity.version}"}],
         )
 
 

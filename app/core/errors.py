@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -143,6 +143,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("conflict", "The change conflicts with existing data (a duplicate or a missing link)."),
             status_code=409,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, exc: DataError) -> JSONResponse:
+        # A value the schema allowed but the database column cannot hold: the input's fault, not a crash.
+        logger.warning("data error: %s", exc.orig)
+        return JSONResponse(
+            error_body("validation_error", "A value does not fit what the database can store; nothing was saved."),
+            status_code=422,
         )
 
     @app.exception_handler(OperationalError)

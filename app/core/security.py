@@ -51,7 +51,13 @@ def burn_password_check(password: str) -> None:
 def create_access_token(user_id: int, *, expires_minutes: int | None = None) -> str:
     minutes = expires_minutes if expires_minutes is not None else get_settings().access_token_expire_minutes
     now = datetime.now(UTC)
-    payload = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    payload = {
+        "sub": str(user_id),
+        "iat": now,
+        "iat_ms": int(now.timestamp() * 1000),  # `iat` is whole seconds; a password change needs finer
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+    }
     return jwt.encode(payload, _signing_key(), algorithm=TOKEN_ALGORITHM)
 
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
+from app.core.schemas import PathId
 from app.datasets import service
 from app.datasets.schemas import DatasetCreate, DatasetRead, DatasetUpdate
 from app.models import ApiRequestDataset
@@ -13,34 +14,35 @@ router = APIRouter(tags=["datasets"])
 
 @router.post("/cases/{case_id}/datasets", response_model=DatasetRead, status_code=201)
 async def create_dataset(
-    case_id: int, body: DatasetCreate, session: SessionDep, _user: CurrentUser
+    case_id: PathId, body: DatasetCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> ApiRequestDataset:
-    dataset = await service.create_dataset(session, case_id, body)
+    dataset = await service.create_dataset(session, principal, case_id, body)
     await session.commit()
     return dataset
 
 
 @router.get("/cases/{case_id}/datasets", response_model=list[DatasetRead])
-async def list_datasets(case_id: int, session: SessionDep, _user: CurrentUser) -> list[ApiRequestDataset]:
-    return await service.list_datasets(session, case_id)
+async def list_datasets(case_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[ApiRequestDataset]:
+    return await service.list_datasets(session, principal, case_id)
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetRead)
-async def get_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> ApiRequestDataset:
-    return await service.get_dataset(session, dataset_id)
+async def get_dataset(dataset_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> ApiRequestDataset:
+    dataset, _case = await service.get_dataset(session, principal, dataset_id)
+    return dataset
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetRead)
 async def update_dataset(
-    dataset_id: int, body: DatasetUpdate, session: SessionDep, _user: CurrentUser
+    dataset_id: PathId, body: DatasetUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> ApiRequestDataset:
-    dataset = await service.update_dataset(session, dataset_id, body)
+    dataset = await service.update_dataset(session, principal, dataset_id, body)
     await session.commit()
     return dataset
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-async def delete_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> Response:
-    await service.delete_dataset(session, dataset_id)
+async def delete_dataset(dataset_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    await service.delete_dataset(session, principal, dataset_id)
     await session.commit()
     return Response(status_code=204)

@@ -50,7 +50,7 @@ def check_variables(value: dict[str, Any]) -> dict[str, Any]:
 def check_jsonpath(expression: str) -> str:
     try:
         jsonpath_rfc9535.compile(expression)
-    except jsonpath_rfc9535.JSONPathError as exc:
+    except (jsonpath_rfc9535.JSONPathError, OverflowError, RecursionError, ValueError) as exc:
         raise ValueError(f"JSONPath '{expression}' does not parse: {exc}") from None
     return expression
 
@@ -58,7 +58,7 @@ def check_jsonpath(expression: str) -> str:
 def check_regex(pattern: str) -> str:
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise ValueError(f"regex '{pattern}' does not compile: {exc}") from None
     return pattern
 
@@ -143,6 +143,8 @@ class Assertion(SpecModel):
                 validator_for(self.expected).check_schema(self.expected)
             except SchemaError as exc:
                 raise ValueError(f"expected is not a valid JSON Schema: {exc.message}") from None
+            except (TypeError, ValueError, LookupError) as exc:  # e.g. a $schema that is not a string
+                raise ValueError(f"expected is not a valid JSON Schema: {exc}") from None
             if op is not None:
                 raise ValueError("source 'json_schema' takes no op: the response must match the schema")
             return self

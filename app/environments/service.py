@@ -1,18 +1,23 @@
 """Environments: where requests go.
 
-Secret values are write-only: reads mask them, and a masked value sent back keeps the stored one.
+Secret values are write-only and encrypted at rest: reads mask them, a masked value sent back keeps the
+stored one, and the audit trail records only which secrets changed.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.crud import apply_changes, check_version, get_or_404
-from app.core.errors import Conflict, InvalidInput
+from app.audit import service as audit
+from app.auth.principal import Principal, require_project
+from app.core.crud import apply_changes, check_version
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.secret_box import seal
 from app.environments.schemas import SECRET_MASK, EnvironmentCreate, EnvironmentUpdate
 from app.models import Environment
-from app.projects.service import get_project
 
 
 async def _check_name_free(session: AsyncSession, project_id: int, name: str, own_id: int | None = None) -> None:
@@ -27,52 +32,76 @@ async def _check_name_free(session: AsyncSession, project_id: int, name: str, ow
         )
 
 
-async def create_environment(session: AsyncSession, project_id: int, data: EnvironmentCreate) -> Environment:
-    await get_project(session, project_id)
+async def create_environment(
+    session: AsyncSession, principal: Principal, project_id: int, data: EnvironmentCreate
+) -> Environment:
+    await require_project(session, principal, project_id, "manage")
     await _check_name_free(session, project_id, data.name)
-    environment = Environment(project_id=project_id, **data.model_dump())
+    fields = data.model_dump()
+    fields["secret_variables"] = {key: seal(value) for key, value in data.secret_variables.items()}
+    environment = Environment(project_id=project_id, **fields)
     session.add(environment)
-    await session.flush()
+    await audit.created(session, principal, "environment", environment)
     return environment
 
 
-async def get_environment(session: AsyncSession, environment_id: int) -> Environment:
-    return await get_or_404(session, Environment, environment_id, "environment")
+async def get_environment(
+    session: AsyncSession, principal: Principal, environment_id: int, action: str = "read"
+) -> Environment:
+    environment = await session.get(Environment, environment_id)
+    if environment is None or await principal.role_in(session, environment.project_id) is None:
+        raise NotFound(f"environment {environment_id} not found")
+    await require_project(session, principal, environment.project_id, action)
+    return environment
 
 
-async def update_environment(session: AsyncSession, environment_id: int, data: EnvironmentUpdate) -> Environment:
-    environment = await get_environment(session, environment_id)
+def _merge_secrets(old: dict[str, Any], sent: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """New secrets sealed, masked ones kept; also the names whose value changed (for the audit trail)."""
+    merged: dict[str, Any] = {}
+    for key, value in sent.items():
+        if value == SECRET_MASK:
+            if key not in old:
+                raise InvalidInput(
+                    f"secret '{key}' is sent as the mask but has no stored value; send the real value",
+                    loc=["body", "secret_variables", key],
+                )
+            merged[key] = old[key]
+        else:
+            merged[key] = seal(value)
+    changed = sorted((set(old) ^ set(merged)) | {k for k in merged if k in old and merged[k] != old[k]})
+    return merged, changed
+
+
+async def update_environment(
+    session: AsyncSession, principal: Principal, environment_id: int, data: EnvironmentUpdate
+) -> Environment:
+    environment = await get_environment(session, principal, environment_id, "manage")
     check_version(environment, data.version, "environment")
     changes = data.changes()
     if "name" in changes:
         await _check_name_free(session, environment.project_id, changes["name"], environment.id)
+    changed_secrets: list[str] = []
     if "secret_variables" in changes:
-        old = environment.secret_variables or {}
-        merged = {}
-        for key, value in changes["secret_variables"].items():
-            if value == SECRET_MASK:
-                if key not in old:
-                    raise InvalidInput(
-                        f"secret '{key}' is sent as the mask but has no stored value; send the real value",
-                        loc=["body", "secret_variables", key],
-                    )
-                merged[key] = old[key]
-            else:
-                merged[key] = value
-        changes["secret_variables"] = merged
+        changes["secret_variables"], changed_secrets = _merge_secrets(
+            environment.secret_variables or {}, changes["secret_variables"]
+        )
+    before = audit.snapshot(environment)
     apply_changes(environment, changes)
-    await session.flush()
+    extra: dict[str, Any] = {"secrets_changed": changed_secrets} if changed_secrets else {}
+    await audit.updated(session, principal, "environment", environment, before, **extra)
     return environment
 
 
-async def list_environments(session: AsyncSession, project_id: int) -> list[Environment]:
-    await get_project(session, project_id)
+async def list_environments(session: AsyncSession, principal: Principal, project_id: int) -> list[Environment]:
+    await require_project(session, principal, project_id, "read")
     rows = await session.scalars(
         select(Environment).where(Environment.project_id == project_id).order_by(Environment.name)
     )
     return list(rows)
 
 
-async def delete_environment(session: AsyncSession, environment_id: int) -> None:
-    await session.delete(await get_environment(session, environment_id))
+async def delete_environment(session: AsyncSession, principal: Principal, environment_id: int) -> None:
+    environment = await get_environment(session, principal, environment_id, "manage")
+    await audit.deleted(session, principal, "environment", environment)
+    await session.delete(environment)
     await session.flush()

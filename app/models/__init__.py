@@ -1,18 +1,24 @@
 """Every ORM model, imported here so that Alembic and the app see one metadata."""
 
+from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
 from app.models.project import Environment, Project
 from app.models.scenario import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
+from app.models.team import ApiToken, LoginThrottle, ProjectMember
 from app.models.user import User
 
 __all__ = [
     "ApiRequest",
     "ApiRequestDataset",
     "ApiRequestTag",
+    "ApiToken",
+    "AuditLog",
     "Base",
     "Environment",
+    "LoginThrottle",
     "Project",
+    "ProjectMember",
     "TestScenario",
     "TestScenarioCase",
     "TestScenarioDataset",

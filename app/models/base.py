@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Text, func
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text, func
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -57,6 +57,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Bodies and snapshots outgrow MySQL's 64 KiB TEXT; LONGTEXT holds 4 GiB.
 LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+# Names and tags compare exactly (MariaDB's default collation would fold case and accents).
+def ExactString(length: int) -> TypeEngine[str]:
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
 # Plain JSON (not JSONB) on PostgreSQL keeps the key order users wrote headers and bodies in.
 JSONValue = JSON()
 # SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere.
@@ -82,4 +89,4 @@ class VersionedMixin:
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
-__all__ = ["BigId", "JSONValue", "LongText", "UTCDateTime", "func", "utcnow"]
+__all__ = ["BigId", "ExactString", "JSONValue", "LongText", "UTCDateTime", "func", "utcnow"]

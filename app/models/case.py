@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, BigId, JSONValue, LongText, TimestampMixin, VersionedMixin
+from app.models.base import Base, BigId, ExactString, JSONValue, LongText, TimestampMixin, VersionedMixin
 
 
 class ApiRequest(VersionedMixin, TimestampMixin, Base):
@@ -17,7 +17,7 @@ class ApiRequest(VersionedMixin, TimestampMixin, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    description: Mapped[str] = mapped_column(LongText, nullable=False, default="")
     method: Mapped[str] = mapped_column(String(10), nullable=False)
     url: Mapped[str] = mapped_column(LongText, nullable=False)
     headers: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
@@ -52,7 +52,7 @@ class ApiRequestTag(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("api_requests.id", ondelete="CASCADE"), nullable=False, index=True)
-    tag: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    tag: Mapped[str] = mapped_column(ExactString(64), nullable=False, index=True)
 
 
 class ApiRequestDataset(VersionedMixin, TimestampMixin, Base):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, JSONValue, TimestampMixin, VersionedMixin
+from app.models.base import Base, BigId, ExactString, JSONValue, LongText, TimestampMixin, VersionedMixin
 
 
 class Project(VersionedMixin, TimestampMixin, Base):
@@ -15,7 +15,7 @@ class Project(VersionedMixin, TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    description: Mapped[str] = mapped_column(LongText, nullable=False, default="")
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
 
 
@@ -27,7 +27,7 @@ class Environment(VersionedMixin, TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(200), nullable=False)
     base_url: Mapped[str] = mapped_column(String(2048), nullable=False, default="")
     variables: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
     secret_variables: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, BigId, JSONValue, TimestampMixin, VersionedMixin
+from app.models.base import Base, BigId, ExactString, JSONValue, LongText, TimestampMixin, VersionedMixin
 
 
 class TestScenario(VersionedMixin, TimestampMixin, Base):
@@ -18,7 +18,7 @@ class TestScenario(VersionedMixin, TimestampMixin, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    description: Mapped[str] = mapped_column(LongText, nullable=False, default="")
     variables: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active", index=True)
     visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="project")
@@ -44,7 +44,7 @@ class TestScenarioTag(Base):
     scenario_id: Mapped[int] = mapped_column(
         ForeignKey("test_scenarios.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    tag: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    tag: Mapped[str] = mapped_column(ExactString(64), nullable=False, index=True)
 
 
 class TestScenarioCase(Base):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, TimestampMixin
+from app.models.base import Base, BigId, TimestampMixin, UTCDateTime
 
 
 class User(TimestampMixin, Base):
@@ -15,3 +17,5 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Tokens issued before this moment stop working (a password change signs out everywhere).
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

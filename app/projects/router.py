@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
 from app.core.pagination import Page, PageDep, paginate
+from app.core.schemas import PathId
 from app.models import Project
 from app.projects import service
 from app.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
@@ -14,32 +14,36 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", response_model=ProjectRead, status_code=201)
-async def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> Project:
-    project = await service.create_project(session, user, body)
+async def create_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal) -> Project:
+    """Any signed-in person may start a project and becomes its owner."""
+    project = await service.create_project(session, principal, body)
     await session.commit()
     return project
 
 
 @router.get("", response_model=Page[ProjectRead])
-async def list_projects(session: SessionDep, _user: CurrentUser, params: PageDep) -> dict[str, object]:
-    items, total = await paginate(session, select(Project).order_by(Project.id), params)
+async def list_projects(session: SessionDep, principal: CurrentPrincipal, params: PageDep) -> dict[str, object]:
+    """The projects you belong to (all of them for a site admin)."""
+    items, total = await paginate(session, await service.visible_projects(session, principal), params)
     return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
 
 
 @router.get("/{project_id}", response_model=ProjectRead)
-async def get_project(project_id: int, session: SessionDep, _user: CurrentUser) -> Project:
-    return await service.get_project(session, project_id)
+async def get_project(project_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Project:
+    return await service.get_project(session, principal, project_id)
 
 
 @router.patch("/{project_id}", response_model=ProjectRead)
-async def update_project(project_id: int, body: ProjectUpdate, session: SessionDep, _user: CurrentUser) -> Project:
-    project = await service.update_project(session, project_id, body)
+async def update_project(
+    project_id: PathId, body: ProjectUpdate, session: SessionDep, principal: CurrentPrincipal
+) -> Project:
+    project = await service.update_project(session, principal, project_id, body)
     await session.commit()
     return project
 
 
 @router.delete("/{project_id}", status_code=204)
-async def delete_project(project_id: int, session: SessionDep, _user: CurrentUser) -> Response:
-    await service.delete_project(session, project_id)
+async def delete_project(project_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    await service.delete_project(session, principal, project_id)
     await session.commit()
     return Response(status_code=204)

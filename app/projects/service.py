@@ -1,44 +1,59 @@
-"""Projects: a team's shared library. Deleting one removes everything it holds, in an order every database accepts."""
+"""Projects: a team's shared library. The creator is its owner; deleting it removes everything it holds."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.crud import apply_changes, check_version, get_or_404
+from app.audit import service as audit
+from app.auth.principal import Principal, require_project
+from app.core.crud import apply_changes, check_version
+from app.core.errors import Forbidden
 from app.models import (
     ApiRequest,
     ApiRequestDataset,
     Environment,
     Project,
+    ProjectMember,
     TestScenario,
     TestScenarioCase,
-    User,
 )
 from app.projects.schemas import ProjectCreate, ProjectUpdate
 
 
-async def get_project(session: AsyncSession, project_id: int) -> Project:
-    return await get_or_404(session, Project, project_id, "project")
+async def get_project(session: AsyncSession, principal: Principal, project_id: int, action: str = "read") -> Project:
+    return await require_project(session, principal, project_id, action)
 
 
-async def create_project(session: AsyncSession, user: User, data: ProjectCreate) -> Project:
-    project = Project(name=data.name, description=data.description, owner_id=user.id)
+async def visible_projects(session: AsyncSession, principal: Principal) -> Select[Any]:
+    return select(Project).where(await principal.member_project_filter(session)).order_by(Project.id)
+
+
+async def create_project(session: AsyncSession, principal: Principal, data: ProjectCreate) -> Project:
+    if principal.token is not None:
+        raise Forbidden("an API token works inside its project; it cannot create projects")
+    project = Project(name=data.name, description=data.description, owner_id=principal.user.id)
     session.add(project)
     await session.flush()
+    session.add(ProjectMember(project_id=project.id, user_id=principal.user.id, role="owner"))
+    await audit.created(session, principal, "project", project)
     return project
 
 
-async def update_project(session: AsyncSession, project_id: int, data: ProjectUpdate) -> Project:
-    project = await get_project(session, project_id)
+async def update_project(session: AsyncSession, principal: Principal, project_id: int, data: ProjectUpdate) -> Project:
+    project = await get_project(session, principal, project_id, "manage")
     check_version(project, data.version, "project")
+    before = audit.snapshot(project)
     apply_changes(project, data.changes())
-    await session.flush()
+    await audit.updated(session, principal, "project", project, before)
     return project
 
 
-async def delete_project(session: AsyncSession, project_id: int) -> None:
-    project = await get_project(session, project_id)
+async def delete_project(session: AsyncSession, principal: Principal, project_id: int) -> None:
+    project = await get_project(session, principal, project_id, "own")
+    await audit.deleted(session, principal, "project", project)
     scenario_ids = select(TestScenario.id).where(TestScenario.project_id == project.id)
     case_ids = select(ApiRequest.id).where(ApiRequest.project_id == project.id)
     # Steps first: they hold the only link (no cascade) that would block deleting the cases.
@@ -47,5 +62,6 @@ async def delete_project(session: AsyncSession, project_id: int) -> None:
     await session.execute(delete(ApiRequestDataset).where(ApiRequestDataset.case_id.in_(case_ids)))
     await session.execute(delete(ApiRequest).where(ApiRequest.project_id == project.id))
     await session.execute(delete(Environment).where(Environment.project_id == project.id))
+    await session.execute(delete(ProjectMember).where(ProjectMember.project_id == project.id))
     await session.delete(project)
     await session.flush()

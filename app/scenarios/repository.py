@@ -76,4 +76,4 @@ async def dataset_owners(session: AsyncSession, dataset_ids: Iterable[int]) -> d
     rows = await session.execute(
         select(ApiRequestDataset.id, ApiRequestDataset.case_id).where(ApiRequestDataset.id.in_(ids))
     )
-    return {dataset_id: case_id for dataset_id, case_id in rows.tuples()}
+    return {dataset_id: case_id for dataset_id, case_id in rows}

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
 from app.core.pagination import Page, PageDep, paginate
-from app.core.schemas import Status
+from app.core.schemas import PathId, QueryId, Status
 from app.models import TestScenario, TestScenarioCase, TestScenarioDataset
-from app.scenarios import repository, service
+from app.scenarios import service
 from app.scenarios.schemas import (
     RowList,
     ScenarioCloneRequest,
@@ -28,90 +28,92 @@ VersionGuard = Annotated[
 
 
 @router.post("", response_model=ScenarioRead, status_code=201)
-async def create_scenario(body: ScenarioCreate, session: SessionDep, user: CurrentUser) -> TestScenario:
-    scenario = await service.create_scenario(session, user, body)
+async def create_scenario(body: ScenarioCreate, session: SessionDep, principal: CurrentPrincipal) -> TestScenario:
+    scenario = await service.create_scenario(session, principal, body)
     await session.commit()
-    return await service.get_scenario(session, scenario.id)
+    return await service.get_scenario(session, principal, scenario.id)
 
 
 @router.get("", response_model=Page[ScenarioRead])
 async def list_scenarios(
     session: SessionDep,
-    _user: CurrentUser,
+    principal: CurrentPrincipal,
     params: PageDep,
-    project_id: int | None = None,
+    project_id: QueryId = None,
     status: Status | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, object]:
-    statement = repository.filtered_scenarios(project_id=project_id, status=status, tag=tag, text=q)
+    statement = await service.visible_scenarios(
+        session, principal, project_id=project_id, status=status, tag=tag, text=q
+    )
     items, total = await paginate(session, statement, params)
     return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
 
 
 @router.get("/{scenario_id}", response_model=ScenarioRead)
-async def get_scenario(scenario_id: int, session: SessionDep, _user: CurrentUser) -> TestScenario:
-    return await service.get_scenario(session, scenario_id)
+async def get_scenario(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> TestScenario:
+    return await service.get_scenario(session, principal, scenario_id)
 
 
 @router.patch("/{scenario_id}", response_model=ScenarioRead)
 async def update_scenario(
-    scenario_id: int, body: ScenarioUpdate, session: SessionDep, _user: CurrentUser
+    scenario_id: PathId, body: ScenarioUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> TestScenario:
-    await service.update_scenario(session, scenario_id, body)
+    scenario = await service.update_scenario(session, principal, scenario_id, body)
     await session.commit()
-    return await service.get_scenario(session, scenario_id)
+    return scenario
 
 
 @router.delete("/{scenario_id}", status_code=204)
-async def delete_scenario(scenario_id: int, session: SessionDep, _user: CurrentUser) -> Response:
-    await service.delete_scenario(session, scenario_id)
+async def delete_scenario(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    await service.delete_scenario(session, principal, scenario_id)
     await session.commit()
     return Response(status_code=204)
 
 
 @router.post("/{scenario_id}/clone", response_model=ScenarioRead, status_code=201)
 async def clone_scenario(
-    scenario_id: int, session: SessionDep, user: CurrentUser, body: ScenarioCloneRequest | None = None
+    scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: ScenarioCloneRequest | None = None
 ) -> TestScenario:
-    clone = await service.clone_scenario(session, user, scenario_id, body or ScenarioCloneRequest())
+    clone = await service.clone_scenario(session, principal, scenario_id, body or ScenarioCloneRequest())
     await session.commit()
-    return await service.get_scenario(session, clone.id)
+    return await service.get_scenario(session, principal, clone.id)
 
 
 @router.get("/{scenario_id}/steps", response_model=list[StepRead])
-async def list_steps(scenario_id: int, session: SessionDep, _user: CurrentUser) -> list[TestScenarioCase]:
-    return await service.list_steps(session, scenario_id)
+async def list_steps(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[TestScenarioCase]:
+    return await service.list_steps(session, principal, scenario_id)
 
 
 @router.put("/{scenario_id}/steps", response_model=list[StepRead])
 async def replace_steps(
-    scenario_id: int,
+    scenario_id: PathId,
     steps: Annotated[StepList, Body()],
     session: SessionDep,
-    _user: CurrentUser,
+    principal: CurrentPrincipal,
     version: VersionGuard = None,
 ) -> list[TestScenarioCase]:
     """Set the ordered step list: items with `id` stay (updated in place), others are added, the rest removed."""
-    result = await service.replace_steps(session, scenario_id, steps, version)
+    result = await service.replace_steps(session, principal, scenario_id, steps, version)
     await session.commit()
     return result
 
 
 @router.get("/{scenario_id}/datasets", response_model=list[ScenarioRowRead])
-async def list_rows(scenario_id: int, session: SessionDep, _user: CurrentUser) -> list[TestScenarioDataset]:
-    return await service.list_rows(session, scenario_id)
+async def list_rows(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[TestScenarioDataset]:
+    return await service.list_rows(session, principal, scenario_id)
 
 
 @router.put("/{scenario_id}/datasets", response_model=list[ScenarioRowRead])
 async def replace_rows(
-    scenario_id: int,
+    scenario_id: PathId,
     rows: Annotated[RowList, Body()],
     session: SessionDep,
-    _user: CurrentUser,
+    principal: CurrentPrincipal,
     version: VersionGuard = None,
 ) -> list[TestScenarioDataset]:
     """Set the scenario's data rows (one iteration each), keeping the ids of rows that stay."""
-    result = await service.replace_rows(session, scenario_id, rows, version)
+    result = await service.replace_rows(session, principal, scenario_id, rows, version)
     await session.commit()
     return result

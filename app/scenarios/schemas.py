@@ -6,6 +6,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from app.core.schemas import (
     Description,
+    EntityId,
     InputModel,
     Name,
     PatchModel,
@@ -25,7 +26,7 @@ Alias = Annotated[str, Field(min_length=1, max_length=200)]
 class SetupStep(InputModel):
     """A setup or teardown step: runs once per run, before or after all iterations."""
 
-    case_id: int
+    case_id: EntityId
     alias: Alias | None = None
     enabled: bool = True
     skip_if: SafeExpression | None = None
@@ -33,9 +34,12 @@ class SetupStep(InputModel):
 
 
 class StepIn(SetupStep):
-    id: int | None = Field(None, description="Keep this step (update it in place); leave out to add a step.")
+    id: EntityId | None = Field(None, description="Keep this step (update it in place); leave out to add a step.")
+    position: int | None = Field(
+        None, description="Ignored: the list's order is the order. Accepted so a GET can be sent back."
+    )
     dataset_mode: Literal["none", "all", "selected"] = "none"
-    dataset_ids: list[int] = Field(default_factory=list, max_length=1000)
+    dataset_ids: list[EntityId] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _datasets_fit_mode(self) -> StepIn:
@@ -50,7 +54,7 @@ class StepIn(SetupStep):
 
 class StepRead(ReadModel):
     id: int
-    case_id: int
+    case_id: EntityId
     position: int
     alias: str | None
     enabled: bool
@@ -61,9 +65,10 @@ class StepRead(ReadModel):
 
 
 class ScenarioRowIn(InputModel):
-    id: int | None = Field(None, description="Keep this row (update it in place); leave out to add a row.")
+    id: EntityId | None = Field(None, description="Keep this row (update it in place); leave out to add a row.")
     name: Annotated[str, Field(max_length=200)] = ""
     variables: VariableMap = Field(default_factory=dict)
+    position: int | None = Field(None, description="Ignored: the list's order is the order.")
 
 
 class ScenarioRowRead(ReadModel):
@@ -79,7 +84,7 @@ SetupList = Annotated[list[SetupStep], Field(max_length=100)]
 
 
 class ScenarioCreate(InputModel):
-    project_id: int
+    project_id: EntityId
     name: Name
     description: Description = ""
     variables: VariableMap = Field(default_factory=dict)
@@ -105,7 +110,7 @@ class ScenarioUpdate(PatchModel):
 
 class ScenarioRead(Timestamps):
     id: int
-    project_id: int
+    project_id: EntityId
     owner_id: int
     name: str
     description: str

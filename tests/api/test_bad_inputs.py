@@ -26,6 +26,7 @@ ADMIN_EMAIL = "admin@example.com"
 PLAIN_EMAIL = "plain@example.com"
 PASSWORD = "correct-horse-battery"
 MISSING = 999_999
+THROTTLE = ("login_throttles",)
 HUGE = 10**20  # a valid JSON/URL integer that no 64-bit id column can hold
 
 # Every entity of the world, read before and after each bad request.
@@ -86,6 +87,7 @@ class Bad:
     raw: bytes | None = None  # sent as is, labelled application/json
     form: dict[str, str] | None = None  # sent as a urlencoded form
     who: str = "admin"  # admin | plain | anon | forged
+    bookkeeping: tuple[str, ...] = ()  # tables a refusal is meant to write (failed sign-ins are counted)
 
 
 def bad(case_id: str, method: str, path: str, json: Any = NO_BODY, *, marks: Any = (), **expect: Any) -> Any:
@@ -96,6 +98,7 @@ def bad(case_id: str, method: str, path: str, json: Any = NO_BODY, *, marks: Any
 
 
 def bug(reason: str) -> Any:
+    """Marks a row that shows a known app bug; strict, so the row fails (to be unmarked) once it is fixed."""
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
@@ -104,9 +107,7 @@ OK_EXTRACTOR = {"name": "token", "source": "body", "expression": "$.data.token"}
 
 
 def new_case(**overrides: Any) -> dict[str, Any]:
-    body = factories.case_body(0)
-    body.update(project_id=Ref("project"), **overrides)
-    return body
+    return factories.case_body(**{"project_id": Ref("project"), **overrides})
 
 
 def with_assertion(assertion: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +146,7 @@ def user_body(**overrides: Any) -> dict[str, Any]:
 
 # --- the table ----------------------------------------------------------------------------------
 
+# fmt: off
 TABLE = [
     # cases: the request itself
     bad("case-unknown-http-method", "POST", "/cases", new_case(method="FETCH"), loc=("body", "method"), says="FETCH"),
@@ -167,8 +169,7 @@ TABLE = [
         loc=("body", "assertion")),
     bad("case-project-missing", "POST", "/cases", new_case(project_id=MISSING), loc=("body", "project_id"),
         says=f"project {MISSING}"),
-    bad("case-project-id-huge", "POST", "/cases", new_case(project_id=HUGE), loc=("body", "project_id"),
-        marks=bug("ids are unbounded ints: 10**20 overflows the SQLite/BIGINT bind -> 500")),
+    bad("case-project-id-huge", "POST", "/cases", new_case(project_id=HUGE), loc=("body", "project_id")),
     # cases: assertions (the bad one is at index 1)
     bad("assertion-unknown-op", "POST", "/cases", with_assertion({"source": "status_code", "op": "equals",
         "expected": 200}), loc=("body", "assertions", 1, "op")),
@@ -177,13 +178,11 @@ TABLE = [
     bad("assertion-jsonpath-does-not-parse", "POST", "/cases", with_assertion({"source": "body",
         "expression": "$.[", "op": "exists"}), loc=("body", "assertions", 1), says="JSONPath '$.['"),
     bad("assertion-jsonpath-overflowing-number", "POST", "/cases", with_assertion({"source": "body",
-        "expression": "$[?@.a == 1e999]", "op": "exists"}), loc=("body", "assertions", 1), says="JSONPath",
-        marks=bug("check_jsonpath lets jsonpath_rfc9535's OverflowError escape -> 500")),
+        "expression": "$[?@.a == 1e999]", "op": "exists"}), loc=("body", "assertions", 1), says="JSONPath"),
     bad("assertion-regex-does-not-compile", "POST", "/cases", with_assertion({"source": "text", "op": "regex",
         "expected": "[a-"}), loc=("body", "assertions", 1), says="regex '[a-'"),
     bad("assertion-regex-repeat-too-large", "POST", "/cases", with_assertion({"source": "text", "op": "regex",
-        "expected": "a{99999999999}"}), loc=("body", "assertions", 1), says="regex",
-        marks=bug("check_regex catches re.error only; re.compile raises OverflowError here -> 500")),
+        "expected": "a{99999999999}"}), loc=("body", "assertions", 1), says="regex"),
     bad("assertion-expression-does-not-parse", "POST", "/cases", with_assertion({"source": "expression",
         "expression": "status_code =="}), loc=("body", "assertions", 1), says="does not parse"),
     bad("assertion-expression-unknown-name", "POST", "/cases", with_assertion({"source": "expression",
@@ -199,8 +198,7 @@ TABLE = [
     bad("assertion-json-schema-invalid", "POST", "/cases", with_assertion({"source": "json_schema",
         "expected": {"type": "strang"}}), loc=("body", "assertions", 1), says="JSON Schema"),
     bad("assertion-json-schema-bad-dialect", "POST", "/cases", with_assertion({"source": "json_schema",
-        "expected": {"$schema": []}}), loc=("body", "assertions", 1), says="JSON Schema",
-        marks=bug("validator_for() raises TypeError on an unhashable $schema; only SchemaError is caught -> 500")),
+        "expected": {"$schema": []}}), loc=("body", "assertions", 1), says="JSON Schema"),
     bad("assertion-status-code-not-a-number", "POST", "/cases", with_assertion({"source": "status_code",
         "op": "eq", "expected": "200"}), loc=("body", "assertions", 1), says="status_code"),
     # cases: extractors and processors
@@ -210,6 +208,8 @@ TABLE = [
         "expression": "data.id"}), loc=("body", "extractors", 1), says="JSONPath 'data.id'"),
     bad("extractor-regex-does-not-compile", "POST", "/cases", with_extractor({"name": "id", "source": "regex",
         "expression": "id=(\\d+"}), loc=("body", "extractors", 1), says="does not compile"),
+    bad("extractor-regex-nested-too-deep", "POST", "/cases", with_extractor({"name": "id", "source": "regex",
+        "expression": "(" * 1000 + ")" * 1000}), loc=("body", "extractors", 1), says="regex"),
     bad("extractor-name-taken-twice", "POST", "/cases", with_extractor({**OK_EXTRACTOR, "expression": "$.t"}),
         loc=("body", "extractors"), says="item 1"),
     bad("pre-processor-of-type-extract", "POST", "/cases", new_case(pre_processors=[
@@ -226,6 +226,8 @@ TABLE = [
     bad("case-patch-without-version", "PATCH", "/cases/{case}", {"name": "renamed"}, loc=("body", "version")),
     bad("case-patch-stale-version", "PATCH", "/cases/{case}", {"version": 7, "name": "renamed"}, status=409,
         code="version_conflict", loc=("body", "version"), says="version 1"),
+    bad("case-patch-moves-project", "PATCH", "/cases/{case}", case_patch(project_id=Ref("other_project")),
+        loc=("body", "project_id")),
     bad("case-patch-null-name", "PATCH", "/cases/{case}", case_patch(name=None), loc=("body", "name"),
         says="cannot be null"),
     bad("case-patch-bad-assertion", "PATCH", "/cases/{case}", case_patch(name="renamed", assertions=[
@@ -239,8 +241,7 @@ TABLE = [
     bad("case-clone-unknown-field", "POST", "/cases/{case}/clone", {"nmae": "copy"}, loc=("body", "nmae")),
     bad("case-id-not-an-integer", "GET", "/cases/abc", loc=("path", "case_id")),
     bad("case-missing", "GET", f"/cases/{MISSING}", status=404, code="not_found", says=f"case {MISSING} not found"),
-    bad("case-id-huge", "GET", f"/cases/{HUGE}", status=404, code="not_found", says="not found",
-        marks=bug("path ids are unbounded ints: 10**20 overflows the SQLite/BIGINT bind -> 500")),
+    bad("case-id-huge", "GET", f"/cases/{HUGE}", loc=("path", "case_id")),
     # lists and query parameters
     bad("cases-page-size-500", "GET", "/cases?page_size=500", loc=("query", "page_size")),
     bad("projects-page-0", "GET", "/projects?page=0", loc=("query", "page")),
@@ -250,11 +251,16 @@ TABLE = [
     bad("users-page-size-500", "GET", "/users?page_size=500", loc=("query", "page_size")),
     # projects and the body itself
     bad("project-malformed-json", "POST", "/projects", raw=b'{"name": "shop",', loc=("body",), says="JSON"),
+    bad("case-body-null", "POST", "/cases", raw=b"null", loc=("body",)),
+    bad("project-body-nested-too-deep", "POST", "/projects", raw=b"[" * 100_000 + b"]" * 100_000, status=400,
+        code="http_error", says="parsing the body"),
     bad("project-body-is-a-list", "POST", "/projects", [{"name": "shop"}], loc=("body",)),
     bad("project-name-blank", "POST", "/projects", {"name": "   "}, loc=("body", "name")),
     bad("project-patch-without-version", "PATCH", "/projects/{project}", {"name": "x"}, loc=("body", "version")),
     bad("project-patch-stale-version", "PATCH", "/projects/{project}", {"version": 2, "name": "x"}, status=409,
         code="version_conflict", loc=("body", "version")),
+    bad("project-patch-version-zero", "PATCH", "/projects/{project}", {"version": 0, "name": "x"},
+        loc=("body", "version")),
     bad("project-patch-null-description", "PATCH", "/projects/{project}", {"version": 1, "description": None},
         loc=("body", "description")),
     # environments
@@ -292,7 +298,8 @@ TABLE = [
     bad("scenario-settings-concurrency-0", "POST", "/scenarios", new_scenario(settings={"concurrency": 0}),
         loc=("body", "settings", "concurrency")),
     bad("scenario-settings-rate-limit-negative", "POST", "/scenarios",
-        new_scenario(settings={"rate_limit": {"per_second": -5}}), loc=("body", "settings", "rate_limit", "per_second")),
+        new_scenario(settings={"rate_limit": {"per_second": -5}}),
+        loc=("body", "settings", "rate_limit", "per_second")),
     bad("scenario-settings-unknown-key", "POST", "/scenarios", new_scenario(settings={"parallel": 4}),
         loc=("body", "settings", "parallel")),
     bad("scenario-project-missing", "POST", "/scenarios", new_scenario(project_id=MISSING),
@@ -328,15 +335,14 @@ TABLE = [
     bad("steps-id-from-another-scenario", "PUT", "/scenarios/{scenario}/steps",
         [{"id": Ref("step"), **step()}, {"id": Ref("other_step"), **step()}], loc=("body", 1, "id")),
     bad("steps-duplicate-alias", "PUT", "/scenarios/{scenario}/steps", [step(alias="pay"), step(alias="pay")],
-        loc=("body", 0, "alias"), says="'pay'"),
+        loc=("body", 1, "alias"), says="'pay'"),
     bad("steps-body-an-object", "PUT", "/scenarios/{scenario}/steps", step(), loc=("body",)),
     bad("steps-stale-version-guard", "PUT", "/scenarios/{scenario}/steps?version=1", [step()], status=409,
-        code="version_conflict", loc=("body", "version")),
+        code="version_conflict", says="you sent version 1"),
     bad("steps-missing-scenario", "PUT", f"/scenarios/{MISSING}/steps", [step()], status=404, code="not_found",
         says=f"scenario {MISSING}"),
     bad("steps-dataset-id-huge", "PUT", "/scenarios/{scenario}/steps",
-        [step(dataset_mode="selected", dataset_ids=[HUGE])], loc=("body", 0, "dataset_ids", 0),
-        marks=bug("dataset_ids are unbounded ints: 10**20 overflows the SQLite/BIGINT bind -> 500")),
+        [step(dataset_mode="selected", dataset_ids=[HUGE])], loc=("body", 0, "dataset_ids", 0)),
     # scenario data rows PUT
     bad("rows-variables-a-list", "PUT", "/scenarios/{scenario}/datasets", [{"name": "r", "variables": [1]}],
         loc=("body", 0, "variables")),
@@ -346,6 +352,8 @@ TABLE = [
         loc=("body", 0, "id")),
     bad("rows-same-id-twice", "PUT", "/scenarios/{scenario}/datasets", [{"id": Ref("row")}, {"id": Ref("row")}],
         loc=("body", 1, "id"), says="twice"),
+    bad("rows-stale-version-guard", "PUT", "/scenarios/{scenario}/datasets?version=1", [{"name": "r"}],
+        status=409, code="version_conflict", loc=("query", "version")),
     # users and sign-in
     bad("user-email-invalid", "POST", "/users", user_body(email="not-an-email"), loc=("body", "email")),
     bad("user-password-short", "POST", "/users", user_body(password="short"), loc=("body", "password"),
@@ -355,7 +363,9 @@ TABLE = [
     bad("user-created-by-non-admin", "POST", "/users", user_body(), status=403, code="forbidden", says="admin",
         who="plain"),
     bad("token-wrong-password", "POST", "/auth/token", form={"username": ADMIN_EMAIL, "password": "wrong-pass"},
-        status=401, code="invalid_credentials", says="email or password", who="anon"),
+        status=401, code="invalid_credentials", says="email or password", who="anon", bookkeeping=THROTTLE),
+    bad("token-unknown-email", "POST", "/auth/token", form={"username": "eve@example.com", "password": PASSWORD},
+        status=401, code="invalid_credentials", says="email or password", who="anon", bookkeeping=THROTTLE),
     bad("token-without-username", "POST", "/auth/token", form={"password": PASSWORD}, loc=("body", "username"),
         who="anon"),
     bad("token-sent-as-json", "POST", "/auth/token", {"username": ADMIN_EMAIL, "password": PASSWORD},
@@ -369,6 +379,7 @@ TABLE = [
     bad("method-not-allowed", "PUT", "/projects", {"name": "x"}, status=405, code="method_not_allowed",
         says="Method Not Allowed"),
 ]
+# fmt: on
 
 
 # --- the world every row runs against -----------------------------------------------------------
@@ -386,23 +397,25 @@ def _client(headers: dict[str, str]) -> httpx.AsyncClient:
 
 async def _build(api: httpx.AsyncClient) -> dict[str, int]:
     """Two projects; cases (one private, one in the other project) with datasets; three scenarios."""
-    project = await factories.project(api)
-    other_project = await factories.project(api, "other")
-    ids = {"project": project["id"], "other_project": other_project["id"]}
-    env_path = f"/api/v1/projects/{project['id']}/environments"
-    ids["env"] = (await factories.create(api, env_path, {"name": "staging", "base_url": "https://staging.test",
-                                                         "secret_variables": {"token": "s3cret"}}))["id"]
-    ids["env2"] = (await factories.create(api, env_path, {"name": "prod"}))["id"]
-    ids["case"] = (await factories.case(api, project["id"]))["id"]
-    ids["case2"] = (await factories.case(api, project["id"], name="orders", url="/orders"))["id"]
-    ids["private_case"] = (await factories.case(api, project["id"], name="mine", visibility="private"))["id"]
-    ids["foreign_case"] = (await factories.case(api, other_project["id"], name="theirs"))["id"]
+
+    async def new_id(path: str, body: dict[str, Any]) -> int:
+        return int((await factories.create(api, "/api/v1" + path, body))["id"])
+
+    ids = {"project": await new_id("/projects", {"name": "shop"})}
+    ids["other_project"] = await new_id("/projects", {"name": "other"})
+    env_path = f"/projects/{ids['project']}/environments"
+    ids["env"] = await new_id(env_path, {"name": "staging", "secret_variables": {"token": "s3cret"}})
+    ids["env2"] = await new_id(env_path, {"name": "prod"})
+    ids["case"] = await new_id("/cases", factories.case_body(ids["project"]))
+    ids["case2"] = await new_id("/cases", factories.case_body(ids["project"], name="orders", url="/orders"))
+    ids["private_case"] = await new_id("/cases", factories.case_body(ids["project"], visibility="private"))
+    ids["foreign_case"] = await new_id("/cases", factories.case_body(ids["other_project"], name="theirs"))
     for key, owner in (("dataset", "case"), ("dataset2", "case2"), ("foreign_dataset", "foreign_case")):
-        ids[key] = (await factories.create(api, f"/api/v1/cases/{ids[owner]}/datasets",
-                                           {"name": key, "variables": {"qty": 1}}))["id"]
+        ids[key] = await new_id(f"/cases/{ids[owner]}/datasets", {"name": key, "variables": {"qty": 1}})
 
     async def flow(name: str, steps: list[dict[str, Any]], **extra: Any) -> tuple[int, list[int], list[int]]:
-        scenario_id = (await factories.scenario(api, project["id"], name=name, **extra))["id"]
+        """A scenario with the given steps and one data row: its id, step ids and row ids."""
+        scenario_id = (await factories.scenario(api, ids["project"], name=name, **extra))["id"]
         step_ids = [s["id"] for s in await factories.put_steps(api, scenario_id, steps)]
         rows = await api.put(f"/api/v1/scenarios/{scenario_id}/datasets", json=[{"name": "r1", "variables": {"a": 1}}])
         assert rows.status_code == 200, rows.text
@@ -440,9 +453,9 @@ async def world(make_user) -> AsyncIterator[World]:
 # --- the test -----------------------------------------------------------------------------------
 
 
-async def snapshot(world: World, extra_reads: tuple[str, ...] = ()) -> dict[str, Any]:
+async def snapshot(world: World, extra_reads: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Row counts of every table and the JSON of every entity: equal snapshots mean nothing was written."""
-    state: dict[str, Any] = {model.__tablename__: await count_rows(model) for model in MODELS}
+    state: dict[str, Any] = {m.__tablename__: await count_rows(m) for m in MODELS if m.__tablename__ not in skip}
     for template in (*WORLD_READS, *extra_reads):
         path = template.format(**world.ids)
         response = await world.clients["admin"].get(path)
@@ -482,12 +495,11 @@ def assert_points_at(error: dict[str, Any], row: Bad) -> None:
 @pytest.mark.parametrize("row", TABLE)
 async def test_bad_input_is_refused_named_and_writes_nothing(world: World, row: Bad) -> None:
     reads = target_reads(row)
-    before = await snapshot(world, reads)
+    before = await snapshot(world, reads, row.bookkeeping)
     response = await send(world, row)
     error = assert_error(response, row.status, row.code)
+    assert await snapshot(world, reads, row.bookkeeping) == before, "a refused request wrote something"
     assert_points_at(error, row)
-    after = await snapshot(world, reads)
-    assert after == before
 
 
 def test_the_table_holds_distinct_bad_inputs() -> None:

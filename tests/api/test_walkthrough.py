@@ -5,6 +5,7 @@ Each step checks the answer's shape (ids, versions, order, owner) as a script or
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.secret_box import unseal
 from app.models import ApiRequestDataset, Environment, TestScenarioCase, TestScenarioDataset
 from tests.conftest import assert_error
 
@@ -123,7 +125,11 @@ async def test_qa_engineer_builds_a_checkout_flow_then_maintains_clones_and_reti
     assert patched["variables"]["qty"] == 3
     assert patched["secret_variables"] == {"password": "******", "api_key": "******"}
     stored = await db_scalar(session, select(Environment.secret_variables).where(Environment.id == env_id))
-    assert stored == {"password": "hunter2-very-secret", "api_key": "k-123"}
+    assert "hunter2-very-secret" not in json.dumps(stored)  # encrypted at rest
+    assert {name: unseal(value) for name, value in stored.items()} == {
+        "password": "hunter2-very-secret",
+        "api_key": "k-123",
+    }
 
     # --- Three cases: log in -> create an order -> pay.
     login_in = {
@@ -368,11 +374,15 @@ async def test_qa_engineer_builds_a_checkout_flow_then_maintains_clones_and_reti
     active = await ok(client.get(f"{API}/cases", params={"project_id": pid, "status": "active"}))
     assert sorted(c["id"] for c in active["items"]) == sorted([order["id"], wallet["id"]])
     # Archiving keeps the flow's history intact.
-    assert [s["case_id"] for s in await ok(client.get(f"{API}/scenarios/{sid}/steps"))][0] == login["id"]
+    assert (await ok(client.get(f"{API}/scenarios/{sid}/steps")))[0]["case_id"] == login["id"]
 
     # --- A developer clones the flow to try a variant: a full, independent copy that is theirs.
     dev = await make_user(email="dev@example.com", password="dev-password-1")
     dev_auth = await sign_in(client, "dev@example.com", "dev-password-1")
+    member = await ok(
+        client.post(f"{API}/projects/{pid}/members", json={"email": "dev@example.com", "role": "editor"}), 201
+    )
+    assert (member["user_id"], member["role"]) == (dev.id, "editor")
     source = await ok(client.get(f"{API}/scenarios/{sid}"))
     clone = await ok(client.post(f"{API}/scenarios/{sid}/clone", headers=dev_auth), 201)
     assert set(clone) == SCENARIO_KEYS
