@@ -105,8 +105,7 @@ async def delete_case(session: AsyncSession, principal: Principal, case_id: int)
 
 
 async def clone_case(session: AsyncSession, principal: Principal, case_id: int, data: CaseCloneRequest) -> ApiRequest:
-    source = await get_case(session, principal, case_id)
-    await require_project_for_body(session, principal, source.project_id)
+    source = await get_case(session, principal, case_id, "edit")  # the copy lands in the same project
     copied = {
         column: getattr(source, column)
         for column in ApiRequest.__table__.columns.keys()

@@ -272,8 +272,7 @@ async def replace_rows(
 async def clone_scenario(
     session: AsyncSession, principal: Principal, scenario_id: int, data: ScenarioCloneRequest
 ) -> TestScenario:
-    source = await get_scenario(session, principal, scenario_id)
-    await require_project_for_body(session, principal, source.project_id)
+    source = await get_scenario(session, principal, scenario_id, "edit")  # the copy lands in the same project
     copied = {
         column: getattr(source, column)
         for column in TestScenario.__table__.columns.keys()
