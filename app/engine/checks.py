@@ -1,0 +1,228 @@
+"""Extractors and assertions, compiled once per run (JSONPath per RFC 9535, JSON Schema, safe expressions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jsonpath_rfc9535
+from jsonschema.validators import validator_for
+
+from app.engine.expressions import compile_expression
+from app.engine.transport import NOT_JSON, Response
+
+NOTHING = object()
+
+
+class ExtractionError(Exception):
+    pass
+
+
+def expression_names(response: Response | None, variables: Any) -> dict[str, Any]:
+    """The names every expression sees: status_code, body (parsed JSON), headers, text, elapsed_ms, vars."""
+    if response is None:
+        return {"status_code": None, "body": None, "headers": {}, "text": "", "elapsed_ms": None, "vars": variables}
+    body = response.json
+    return {
+        "status_code": response.status,
+        "body": None if body is NOT_JSON else body,
+        "headers": response.header_dict(),
+        "text": response.text,
+        "elapsed_ms": response.elapsed_ms,
+        "vars": variables,
+    }
+
+
+def _jsonpath_first(query: Any) -> Callable[[Response], Any]:
+    def read(response: Response) -> Any:
+        document = response.json
+        if document is NOT_JSON:
+            return NOTHING
+        node = query.find_one(document)
+        return NOTHING if node is None else node.value
+
+    return read
+
+
+def _reader(source: str, expression: str | None) -> Callable[[Response], Any]:
+    if source == "body":
+        return _jsonpath_first(jsonpath_rfc9535.compile(expression or "$"))
+    if source == "header":
+        name = expression or ""
+        return lambda response: _or_nothing(response.header(name))
+    if source == "cookie":
+        name = expression or ""
+        return lambda response: _or_nothing(response.set_cookies().get(name))
+    if source == "status_code":
+        return lambda response: response.status
+    if source == "text":
+        return lambda response: response.text
+    if source == "response_time_ms":
+        return lambda response: response.elapsed_ms
+    if source == "regex":
+        pattern = re.compile(expression or "")
+
+        def search(response: Response) -> Any:
+            match = pattern.search(response.text)
+            if match is None:
+                return NOTHING
+            return match.group(1) if pattern.groups else match.group(0)
+
+        return search
+    raise ValueError(f"unknown source '{source}'")
+
+
+def _or_nothing(value: Any) -> Any:
+    return NOTHING if value is None else value
+
+
+class CompiledExtractor:
+    __slots__ = ("expression", "name", "read", "source")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.name = spec["name"]
+        self.source = spec["source"]
+        self.expression = spec.get("expression")
+        self.read = _reader(self.source, self.expression)
+
+    def extract(self, response: Response) -> Any:
+        value = self.read(response)
+        if value is NOTHING:
+            where = f" at {self.expression}" if self.expression else ""
+            raise ExtractionError(f"extractor '{self.name}' found nothing in {self.source}{where}")
+        return value
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    # JSON true is not 1: bool and number never compare equal.
+    if isinstance(actual, bool) != isinstance(expected, bool):
+        return False
+    return bool(actual == expected)
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str):
+        return str(expected) in actual if not isinstance(expected, str) else expected in actual
+    if isinstance(actual, list):
+        return any(_same(item, expected) for item in actual)
+    if isinstance(actual, dict):
+        return expected in actual
+    return False
+
+
+def _in(actual: Any, expected: list[Any]) -> bool:
+    return any(_same(actual, item) for item in expected)
+
+
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": _same,
+    "ne": lambda a, e: not _same(a, e),
+    "gt": lambda a, e: a > e,
+    "ge": lambda a, e: a >= e,
+    "lt": lambda a, e: a < e,
+    "le": lambda a, e: a <= e,
+    "between": lambda a, e: e[0] <= a <= e[1],
+    "in": _in,
+    "not_in": lambda a, e: not _in(a, e),
+    "contains": _contains,
+    "not_contains": lambda a, e: not _contains(a, e),
+    "regex": lambda a, e: re.search(e, a if isinstance(a, str) else str(a)) is not None,
+    "type": lambda a, e: json_type(a) == e or (e == "number" and json_type(a) == "integer"),
+    "length": lambda a, e: len(a) == e,
+}
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class CompiledAssertion:
+    __slots__ = ("_check", "_read", "expected", "expression", "op", "source")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.source = spec["source"]
+        self.expression = spec.get("expression")
+        self.op = spec.get("op") or ("eq" if self.source not in ("json_schema", "expression") else None)
+        self.expected = spec.get("expected")
+        self._read: Callable[[Response], Any] | None = None
+        if self.source == "expression":
+            compiled = compile_expression(self.expression or "")
+            self._check = compiled.evaluate
+        elif self.source == "json_schema":
+            schema = self.expected
+            self._check = validator_for(schema)(schema).iter_errors
+            self._read = _jsonpath_first(jsonpath_rfc9535.compile(self.expression)) if self.expression else None
+        else:
+            self._read = _reader(self.source, self.expression)
+
+    def evaluate(self, response: Response, variables: Any) -> dict[str, Any]:
+        result = {"source": self.source, "expression": self.expression, "op": self.op, "expected": self.expected}
+        try:
+            passed, actual, message = self._evaluate(response, variables)
+        except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly
+            passed, actual, message = False, None, f"could not evaluate: {type(exc).__name__}: {exc}"
+        result.update({"actual": actual, "passed": passed, "message": message})
+        return result
+
+    def _evaluate(self, response: Response, variables: Any) -> tuple[bool, Any, str]:
+        if self.source == "expression":
+            value = self._check(expression_names(response, variables))
+            return bool(value), value, "expression holds" if value else f"expression is false: {self.expression}"
+        if self.source == "json_schema":
+            document = self._read(response) if self._read else response.json
+            if document is NOT_JSON or document is NOTHING:
+                return False, None, "the body is not JSON, so it cannot match the schema"
+            errors = list(self._check(document))
+            if not errors:
+                return True, None, "the body matches the schema"
+            first = errors[0]
+            where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+            return False, where, f"schema violation at {where}: {first.message}"
+        assert self._read is not None
+        actual = self._read(response)
+        where = self.source + (f" {self.expression}" if self.expression else "")
+        if self.op == "exists":
+            return (
+                actual is not NOTHING,
+                None if actual is NOTHING else actual,
+                (f"{where} exists" if actual is not NOTHING else f"{where} does not exist"),
+            )
+        if self.op == "not_exists":
+            return (
+                actual is NOTHING,
+                None if actual is NOTHING else actual,
+                (f"{where} does not exist" if actual is NOTHING else f"{where} exists but should not"),
+            )
+        if actual is NOTHING:
+            return False, None, f"{where}: nothing there to compare"
+        passed = OPS[self.op](actual, self.expected)  # type: ignore[index]
+        verb = self.op.replace("_", " ") if self.op else "eq"
+        message = (
+            f"{where} {verb} {_show(self.expected)}"
+            if passed
+            else f"{where}: expected {verb} {_show(self.expected)}, got {_show(actual)}"
+        )
+        if self.op in ("type", "length") and not passed:
+            got = json_type(actual) if self.op == "type" else (len(actual) if hasattr(actual, "__len__") else actual)
+            message = f"{where}: expected {self.op} {_show(self.expected)}, got {_show(got)}"
+        return bool(passed), actual, message

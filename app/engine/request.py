@@ -1,0 +1,131 @@
+"""A case's request template compiled once, rendered per request into a PreparedRequest."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import orjson
+
+from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_value
+from app.engine.transport import PreparedRequest
+
+
+class RequestBuildError(Exception):
+    """The request cannot be built (for example a relative URL with no base URL)."""
+
+
+def _query_items(query: dict[str, Any]) -> list[tuple[Renderer, Renderer]]:
+    items: list[tuple[Renderer, Renderer]] = []
+    for name, value in query.items():
+        for single in value if isinstance(value, list) else [value]:
+            items.append((compile_text(name), compile_text(as_text(single))))
+    return items
+
+
+class CompiledRequest:
+    __slots__ = ("_auth", "_body", "_body_mode", "_content_type", "_headers", "_query", "_url", "method")
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        self.method = case["method"].upper()
+        self._url = compile_text(case["url"])
+        self._headers = [(compile_text(k), compile_text(v)) for k, v in (case.get("headers") or {}).items()]
+        self._query = _query_items(case.get("query") or {})
+        body = case.get("body") or {"mode": "none"}
+        self._body_mode = body.get("mode", "none")
+        self._content_type = body.get("content_type")
+        content = body.get("content")
+        if self._body_mode == "json":
+            self._body: Renderer | None = compile_value(content)
+        elif self._body_mode == "raw":
+            self._body = compile_text(content or "")
+        elif self._body_mode in ("urlencoded", "form"):
+            self._body = compile_value({k: as_text(v) for k, v in (content or {}).items()})
+        else:
+            self._body = None
+        self._auth = _compile_auth(case.get("auth") or {"type": "none"})
+
+    def render(self, scope: Scope, base_url: str, cookies: dict[str, str] | None = None) -> PreparedRequest:
+        url = self._url(scope)
+        if url.startswith("/"):
+            if not base_url:
+                raise RequestBuildError(f"url '{url}' is relative and the environment has no base_url")
+            url = base_url.rstrip("/") + url
+        elif not url.lower().startswith(("http://", "https://")):
+            raise RequestBuildError(f"url '{url}' is not absolute (http:// or https://) after rendering")
+        headers = [(name(scope), value(scope)) for name, value in self._headers]
+        query = [(name(scope), value(scope)) for name, value in self._query]
+        auth_query = self._auth(scope, headers) if self._auth else None
+        if auth_query:
+            query.append(auth_query)
+        if query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(query, quote_via=quote)
+        body, body_text = self._render_body(scope, headers)
+        if cookies and not any(name.lower() == "cookie" for name, _ in headers):
+            headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
+        return PreparedRequest(self.method, url, headers, body, body_text)
+
+    def _render_body(self, scope: Scope, headers: list[tuple[str, str]]) -> tuple[bytes | None, str | None]:
+        if self._body is None:
+            return None, None
+        value = self._body(scope)
+        has_type = any(name.lower() == "content-type" for name, _ in headers)
+        if self._body_mode == "json":
+            data = orjson.dumps(value)
+            content_type = "application/json"
+        elif self._body_mode == "raw":
+            data = value.encode()
+            content_type = self._content_type or "text/plain; charset=utf-8"
+        elif self._body_mode == "urlencoded":
+            data = urlencode(value).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            boundary = uuid.uuid4().hex
+            data = _multipart(value, boundary)
+            content_type = f"multipart/form-data; boundary={boundary}"
+            headers[:] = [(n, v) for n, v in headers if n.lower() != "content-type"]
+            has_type = False
+        if not has_type:
+            headers.append(("Content-Type", self._content_type or content_type))
+        return data, data.decode(errors="replace")
+
+
+def _multipart(fields: dict[str, str], boundary: str) -> bytes:
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts)
+
+
+def _compile_auth(auth: dict[str, Any]) -> Any:
+    kind = auth.get("type", "none")
+    if kind == "bearer":
+        token = compile_text(auth.get("token", ""))
+
+        def bearer(scope: Scope, headers: list[tuple[str, str]]) -> None:
+            headers.append(("Authorization", f"Bearer {token(scope)}"))
+
+        return bearer
+    if kind == "basic":
+        username, password = compile_text(auth.get("username", "")), compile_text(auth.get("password", ""))
+
+        def basic(scope: Scope, headers: list[tuple[str, str]]) -> None:
+            pair = f"{username(scope)}:{password(scope)}".encode()
+            headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
+
+        return basic
+    if kind == "api_key":
+        key, value = compile_text(auth.get("key", "")), compile_text(auth.get("value", ""))
+        where = auth.get("in", "header")
+
+        def api_key(scope: Scope, headers: list[tuple[str, str]]) -> tuple[str, str] | None:
+            if where == "query":
+                return key(scope), value(scope)
+            headers.append((key(scope), value(scope)))
+            return None
+
+        return api_key
+    return None
