@@ -9,6 +9,7 @@ from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
 from app.members.router import router as members_router
 from app.projects.router import router as projects_router
+from app.runs.router import router as runs_router
 from app.scenarios.router import router as scenarios_router
 from app.tokens.router import router as tokens_router
 from app.users.router import router as users_router
@@ -25,5 +26,6 @@ for router in (
     cases_router,
     datasets_router,
     scenarios_router,
+    runs_router,
 ):
     api_router.include_router(router)

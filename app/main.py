@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,15 +14,32 @@ from sqlalchemy import text
 from app.api import api_router
 from app.core.bootstrap import configure_logging, startup
 from app.core.config import get_settings
-from app.core.db import dispose_engine, get_engine
+from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.errors import install_error_handlers
+from app.runs.executor import reap_stale_runs
+
+logger = logging.getLogger("exile")
+
+
+async def _reap_forever(interval_s: float) -> None:
+    """Runs whose executor died (a killed worker, a restarted server) end `interrupted`, not `running` forever."""
+    settings = get_settings()
+    while True:
+        try:
+            await reap_stale_runs(get_session_factory(), settings.run_stale_after_seconds)
+        except Exception:
+            logger.exception("reaping stale runs failed")
+        await asyncio.sleep(interval_s)
 
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
     await startup(get_settings())
+    reaper = asyncio.ensure_future(_reap_forever(30.0))
     yield
+    reaper.cancel()
+    await asyncio.gather(reaper, return_exceptions=True)
     await dispose_engine()
 
 

@@ -53,8 +53,19 @@ class Settings(BaseSettings):
     initial_admin_email: str = "admin@exile.local"
 
     body_snapshot_limit: int = 65536
+    # Executors: a running run updates heartbeat_at this often; one silent for stale_after is interrupted.
+    run_heartbeat_seconds: float = 2.0
+    run_stale_after_seconds: float = 60.0
+    run_batch_size: int = 500
+    # A case's "Send" with at most this many rows answers with the results; more goes to the background.
+    case_run_sync_limit: int = 100
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+
+    @property
+    def executor(self) -> str:
+        """celery when a broker is configured, else inline (in the API process)."""
+        return "celery" if self.celery_broker_url else "inline"
 
     @property
     def is_production(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -19,7 +20,14 @@ _session_factory: async_sessionmaker[AsyncSession] | None = None
 def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: Any) -> AsyncEngine:
     """An engine configured the same way for the app, the CLI, Alembic and tests."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, **extra}
+    options: dict[str, Any] = {
+        "echo": echo,
+        "pool_pre_ping": True,
+        # orjson: 5x faster than json for the run records written in bulk, and it knows datetimes.
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        **extra,
+    }
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
@@ -35,6 +43,10 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: 
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     return engine
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

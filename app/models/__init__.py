@@ -4,6 +4,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
 from app.models.project import Environment, Project
+from app.models.run import ApiRequestRun, ScenarioRun
 from app.models.scenario import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
 from app.models.team import ApiToken, LoginThrottle, ProjectMember
 from app.models.user import User
@@ -11,6 +12,7 @@ from app.models.user import User
 __all__ = [
     "ApiRequest",
     "ApiRequestDataset",
+    "ApiRequestRun",
     "ApiRequestTag",
     "ApiToken",
     "AuditLog",
@@ -19,6 +21,7 @@ __all__ = [
     "LoginThrottle",
     "Project",
     "ProjectMember",
+    "ScenarioRun",
     "TestScenario",
     "TestScenarioCase",
     "TestScenarioDataset",

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.auth.dependencies import CurrentPrincipal
+from app.core.config import get_settings
+from app.core.db import SessionDep, get_session_factory
+from app.core.pagination import Page, PageDep, paginate
+from app.core.schemas import PathId, QueryId
+from app.models import ApiRequestRun, ScenarioRun
+from app.runs import service
+from app.runs.dispatch import dispatch
+from app.runs.executor import execute_run, worker_name
+from app.runs.schemas import (
+    ApiRequestRunDetail,
+    ApiRequestRunRead,
+    CaseRunCreate,
+    CaseRunResult,
+    RerunCreate,
+    ScenarioRunCreate,
+    ScenarioRunRead,
+)
+
+router = APIRouter(tags=["runs"])
+RunStatus = Literal["queued", "running", "passed", "failed", "error", "cancelled", "interrupted"]
+ResultStatus = Literal["passed", "failed", "error", "skipped"]
+
+
+def _run_json(run: ScenarioRun) -> dict[str, Any]:
+    return ScenarioRunRead.model_validate(service.run_read(run)).model_dump(mode="json")
+
+
+@router.post("/scenarios/{scenario_id}/runs", response_model=ScenarioRunRead, status_code=202)
+async def run_scenario(
+    scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: ScenarioRunCreate | None = None
+) -> JSONResponse:
+    """Queue a run; the row is committed before it is dispatched and before this answers."""
+    run = await service.start_scenario_run(session, principal, scenario_id, body or ScenarioRunCreate())
+    await session.commit()
+    await dispatch(run)
+    return JSONResponse(_run_json(run), status_code=202)
+
+
+@router.post(
+    "/cases/{case_id}/run",
+    response_model=CaseRunResult,
+    responses={202: {"model": ScenarioRunRead, "description": "more rows than answer at once: queued"}},
+)
+async def run_case(
+    case_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: CaseRunCreate | None = None
+) -> JSONResponse:
+    """The "Send" button: up to CASE_RUN_SYNC_LIMIT rows answer with their results, more run in the background."""
+    run = await service.start_case_run(session, principal, case_id, body or CaseRunCreate())
+    await session.commit()
+    if service.rows_of_case_run(run) > get_settings().case_run_sync_limit:
+        await dispatch(run)
+        return JSONResponse(_run_json(run), status_code=202)
+    await execute_run(get_session_factory(), run.id, worker_name("send"))
+    await session.refresh(run)
+    items = await session.scalars(
+        select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run.id).order_by(ApiRequestRun.id)
+    )
+    result = {
+        "run": service.run_read(run),
+        "items": [ApiRequestRunDetail.model_validate(item) for item in items],
+    }
+    return JSONResponse(CaseRunResult.model_validate(result).model_dump(mode="json"), status_code=200)
+
+
+@router.get("/scenario-runs", response_model=Page[ScenarioRunRead])
+async def list_runs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    params: PageDep,
+    scenario_id: QueryId = None,
+    case_id: QueryId = None,
+    project_id: QueryId = None,
+    status: RunStatus | None = None,
+    kind: Literal["scenario", "case"] | None = None,
+) -> dict[str, object]:
+    statement = select(ScenarioRun).where(await service.run_visibility(session, principal))
+    for column, value in (
+        (ScenarioRun.scenario_id, scenario_id),
+        (ScenarioRun.case_id, case_id),
+        (ScenarioRun.project_id, project_id),
+        (ScenarioRun.status, status),
+        (ScenarioRun.kind, kind),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    items, total = await paginate(session, statement.order_by(ScenarioRun.id.desc()), params)
+    return {
+        "items": [service.run_read(r) for r in items],
+        "total": total,
+        "page": params.page,
+        "page_size": params.page_size,
+    }
+
+
+@router.get("/scenario-runs/{run_id}", response_model=ScenarioRunRead)
+async def get_run(run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Status, live counts and timings."""
+    return service.run_read(await service.get_run(session, principal, run_id))
+
+
+@router.post("/scenario-runs/{run_id}/cancel", response_model=ScenarioRunRead)
+async def cancel_run(run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Works whichever process executes the run: the executor polls the flag in the database."""
+    run = await service.cancel_run(session, principal, run_id)
+    await session.commit()
+    return service.run_read(run)
+
+
+@router.post("/scenario-runs/{run_id}/rerun", response_model=ScenarioRunRead, status_code=202)
+async def rerun(
+    run_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: RerunCreate | None = None
+) -> JSONResponse:
+    """A new run, linked to this one, of the iterations that did not pass (or all of them)."""
+    run = await service.rerun(session, principal, run_id, body or RerunCreate())
+    await session.commit()
+    await dispatch(run)
+    return JSONResponse(_run_json(run), status_code=202)
+
+
+@router.get("/scenario-runs/{run_id}/request-runs", response_model=Page[ApiRequestRunRead])
+async def list_run_requests(
+    run_id: PathId,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    params: PageDep,
+    status: ResultStatus | None = None,
+    case_id: QueryId = None,
+    iteration: Annotated[int | None, Query(ge=-1)] = None,
+    final: bool | None = None,
+) -> dict[str, object]:
+    await service.get_run(session, principal, run_id)
+    filters = [ApiRequestRun.scenario_run_id == run_id]
+    if status is not None:
+        filters.append(ApiRequestRun.status == status)
+    if case_id is not None:
+        filters.append(ApiRequestRun.case_id == case_id)
+    if iteration is not None:
+        filters.append(ApiRequestRun.iteration == iteration)
+    if final is not None:
+        filters.append(ApiRequestRun.is_final.is_(final))
+    statement = await service.request_runs_query(session, principal, filters=filters)
+    items, total = await paginate(session, statement, params)
+    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+
+
+@router.get("/request-runs", response_model=Page[ApiRequestRunRead])
+async def list_request_runs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    params: PageDep,
+    case_id: QueryId = None,
+    scenario_run_id: QueryId = None,
+    status: ResultStatus | None = None,
+) -> dict[str, object]:
+    filters = []
+    if case_id is not None:
+        filters.append(ApiRequestRun.case_id == case_id)
+    if scenario_run_id is not None:
+        filters.append(ApiRequestRun.scenario_run_id == scenario_run_id)
+    if status is not None:
+        filters.append(ApiRequestRun.status == status)
+    statement = await service.request_runs_query(session, principal, filters=filters)
+    items, total = await paginate(session, statement, params)
+    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+
+
+@router.get("/request-runs/{request_run_id}", response_model=ApiRequestRunDetail)
+async def get_request_run(request_run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> ApiRequestRun:
+    """One attempt with its request, data and response snapshots and assertion results."""
+    return await service.get_request_run(session, principal, request_run_id)
