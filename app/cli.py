@@ -25,6 +25,21 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: int = typer.Option(8, help="Runs executed at once by this worker."),
+    pool: str = typer.Option("threads", help="Celery pool: threads (recommended), prefork or solo."),
+    loglevel: str = typer.Option("INFO", help="Log level."),
+    queue: str = typer.Option("exile_scenario_tasks", "-Q", "--queue", help="Queue to consume."),
+) -> None:
+    """Run a Celery worker for scenario runs (needs CELERY_BROKER_URL)."""
+    from app.tasks.celery_app import celery_app
+
+    celery_app.worker_main(
+        ["worker", "-Q", queue, f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    )
+
+
+@app.command()
 def migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Upgrade the database schema (the same as `alembic upgrade head`)."""
     from app.core.bootstrap import migrate as run_migrations

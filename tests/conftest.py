@@ -63,11 +63,16 @@ async def migrated_database() -> AsyncIterator[str]:
 
 
 @pytest.fixture(autouse=True)
-async def empty_tables(migrated_database: str) -> None:
+async def empty_tables(migrated_database: str) -> AsyncIterator[None]:
+    from app.runs.dispatch import wait_for_inline_runs
+
     async with get_session_factory()() as session:
         for table in reversed(Base.metadata.sorted_tables):
             await session.execute(delete(table))
         await session.commit()
+    yield
+    # Runs started in the background by a test end before the next test empties the tables.
+    await wait_for_inline_runs()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -41,7 +42,9 @@ async def issue_token(
 ) -> TokenRead:
     """OAuth2 password flow: `username` is the email. One message for every failure, so emails do not leak."""
     keys = throttle.keys_for(form.username, client_ip(request))
-    wait = await throttle.locked_for(session, keys)
+    wait, counts = await throttle.locked_for(session, keys), dict[str, int]()
+    if not wait:
+        wait, counts = await throttle.count_attempt(session, keys)
     if wait:
         raise TooManyAttempts(
             f"Too many failed sign-ins; try again in {wait} seconds",
@@ -49,9 +52,10 @@ async def issue_token(
         )
     user = await get_by_email(session, form.username)
     if user is None:
-        burn_password_check(form.password)
-    if user is None or not verify_password(form.password, user.password_hash) or not user.is_active:
-        await throttle.record_failure(session, keys)
+        await asyncio.to_thread(burn_password_check, form.password)
+    right = user is not None and await asyncio.to_thread(verify_password, form.password, user.password_hash)
+    if user is None or not right or not user.is_active:
+        await throttle.record_failure(session, keys, counts)
         await session.commit()
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
     await throttle.record_success(session, keys)

@@ -10,6 +10,7 @@ import jsonpath_rfc9535
 from jsonschema.validators import validator_for
 
 from app.engine.expressions import compile_expression
+from app.engine.templates import UnknownVariable, compile_value, has_template
 from app.engine.transport import NOT_JSON, Response
 
 NOTHING = object()
@@ -157,7 +158,19 @@ def _show(value: Any) -> str:
 
 
 class CompiledAssertion:
-    __slots__ = ("_check", "_read", "expected", "expression", "op", "source")
+    __slots__ = (
+        "_check",
+        "_compare",
+        "_expected_text",
+        "_read",
+        "_render_expected",
+        "_verb",
+        "_where",
+        "expected",
+        "expression",
+        "op",
+        "source",
+    )
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.source = spec["source"]
@@ -174,17 +187,37 @@ class CompiledAssertion:
             self._read = _jsonpath_first(jsonpath_rfc9535.compile(self.expression)) if self.expression else None
         else:
             self._read = _reader(self.source, self.expression)
+        # Everything a check needs that does not depend on the response is prepared here, once per run.
+        self._compare = OPS.get(self.op or "")
+        self._expected_text = _show(self.expected)
+        # `"expected": "{{expected_status}}"` takes its value from the scope (exact templates keep the type).
+        self._render_expected = (
+            compile_value(self.expected) if self.source != "json_schema" and has_template(self.expected) else None
+        )
+        if self.op == "regex" and isinstance(self.expected, str) and self._render_expected is None:
+            pattern = re.compile(self.expected)
+            self._compare = lambda actual, _expected: (
+                pattern.search(actual if isinstance(actual, str) else str(actual)) is not None
+            )
+        self._where = self.source + (f" {self.expression}" if self.expression else "")
+        self._verb = (self.op or "eq").replace("_", " ")
 
     def evaluate(self, response: Response, variables: Any) -> dict[str, Any]:
-        result = {"source": self.source, "expression": self.expression, "op": self.op, "expected": self.expected}
+        expected, expected_text = self.expected, self._expected_text
+        result = {"source": self.source, "expression": self.expression, "op": self.op, "expected": expected}
         try:
-            passed, actual, message = self._evaluate(response, variables)
+            if self._render_expected is not None:
+                expected = result["expected"] = self._render_expected(variables)
+                expected_text = _show(expected)
+            passed, actual, message = self._evaluate(response, variables, expected, expected_text)
+        except UnknownVariable as exc:
+            passed, actual, message = False, None, f"could not evaluate: expected uses {exc}"
         except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly
             passed, actual, message = False, None, f"could not evaluate: {type(exc).__name__}: {exc}"
         result.update({"actual": actual, "passed": passed, "message": message})
         return result
 
-    def _evaluate(self, response: Response, variables: Any) -> tuple[bool, Any, str]:
+    def _evaluate(self, response: Response, variables: Any, expected: Any, expected_text: str) -> tuple[bool, Any, str]:
         if self.source == "expression":
             value = self._check(expression_names(response, variables))
             return bool(value), value, "expression holds" if value else f"expression is false: {self.expression}"
@@ -200,7 +233,7 @@ class CompiledAssertion:
             return False, where, f"schema violation at {where}: {first.message}"
         assert self._read is not None
         actual = self._read(response)
-        where = self.source + (f" {self.expression}" if self.expression else "")
+        where = self._where
         if self.op == "exists":
             return (
                 actual is not NOTHING,
@@ -215,14 +248,13 @@ class CompiledAssertion:
             )
         if actual is NOTHING:
             return False, None, f"{where}: nothing there to compare"
-        passed = OPS[self.op](actual, self.expected)  # type: ignore[index]
-        verb = self.op.replace("_", " ") if self.op else "eq"
-        message = (
-            f"{where} {verb} {_show(self.expected)}"
-            if passed
-            else f"{where}: expected {verb} {_show(self.expected)}, got {_show(actual)}"
-        )
-        if self.op in ("type", "length") and not passed:
-            got = json_type(actual) if self.op == "type" else (len(actual) if hasattr(actual, "__len__") else actual)
-            message = f"{where}: expected {self.op} {_show(self.expected)}, got {_show(got)}"
-        return bool(passed), actual, message
+        assert self._compare is not None
+        passed = self._compare(actual, expected)
+        if passed:
+            return True, actual, f"{where} {self._verb} {expected_text}"
+        got = actual
+        if self.op == "type":
+            got = json_type(actual)
+        elif self.op == "length" and hasattr(actual, "__len__"):
+            got = len(actual)
+        return False, actual, f"{where}: expected {self._verb} {expected_text}, got {_show(got)}"

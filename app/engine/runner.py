@@ -7,7 +7,6 @@ renders, sends, checks and hands a plain StepResult to the caller's sink.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import ChainMap
 from collections.abc import AsyncIterator, Mapping, MutableMapping
@@ -17,75 +16,26 @@ from urllib.parse import urlsplit
 
 from aiolimiter import AsyncLimiter
 
-from app.engine.checks import CompiledAssertion, CompiledExtractor, ExtractionError, expression_names
-from app.engine.expressions import CompiledExpression, compile_expression
-from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions, StepSpec
+from app.engine.checks import ExtractionError, expression_names
+from app.engine.compiled import CompiledProcessor, CompiledStep
+from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
 from app.engine.masking import Masker
-from app.engine.request import CompiledRequest, RequestBuildError
+from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
-from app.engine.templates import UnknownVariable, compile_text
+from app.engine.snapshots import Snapshots
+from app.engine.templates import UnknownVariable
 from app.engine.transport import PreparedRequest, Response, Transport, TransportError
+
+
+class RowSourceError(Exception):
+    """The data rows could not be read to the end (the run stops with an error once started rows finish)."""
+
 
 SEVERITY = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
 
 
 def worst(statuses: list[str]) -> str:
     return max(statuses, key=lambda s: SEVERITY[s], default="passed")
-
-
-class CompiledProcessor:
-    __slots__ = ("constant", "expression", "extractor", "kind", "ms", "name", "value")
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.kind = spec["type"]
-        self.name = spec.get("name")
-        self.ms = spec.get("ms", 0)
-        self.value = compile_text(spec["value"]) if self.kind == "set" and isinstance(spec.get("value"), str) else None
-        self.expression: CompiledExpression | None = None
-        if spec.get("expression") and self.kind in ("set", "assert_expression"):
-            self.expression = compile_expression(spec["expression"])
-        self.extractor = CompiledExtractor(spec) if self.kind == "extract" else None
-        self.constant = spec.get("value") if self.kind == "set" and self.value is None else None
-
-
-class CompiledStep:
-    """A step with its case compiled: built once per run."""
-
-    def __init__(self, key: str, step: StepSpec) -> None:
-        case = step.case.request
-        self.key = key
-        self.spec = step
-        self.name = step.alias or step.case.name
-        self.request = CompiledRequest(case)
-        self.extractors = [CompiledExtractor(e) for e in case.get("extractors") or []]
-        self.assertions = [CompiledAssertion(a) for a in case.get("assertions") or []]
-        self.pre = [CompiledProcessor(p) for p in case.get("pre_processors") or []]
-        self.post = [CompiledProcessor(p) for p in case.get("post_processors") or []]
-        self.skip_if = compile_expression(step.skip_if) if step.skip_if else None
-        poll = case.get("poll")
-        self.poll_until = compile_expression(poll["until"]) if poll else None
-        self.poll = poll or {}
-        self.timeout_s = (case.get("timeout_ms") or 10_000) / 1000
-        self.retry = {
-            "max_attempts": 1,
-            "backoff_ms": 200,
-            "backoff_factor": 2.0,
-            "max_backoff_ms": 5000,
-            "on_status": [502, 503, 504],
-            "on_network_error": True,
-            "on_assertion_failure": False,
-            **(case.get("retry") or {}),
-        }
-        self.fan_out = self._fan_out_rows(step)
-
-    @staticmethod
-    def _fan_out_rows(step: StepSpec) -> list[DatasetSpec] | None:
-        if step.dataset_mode == "all":
-            return [d for d in step.case.datasets if d.enabled]
-        if step.dataset_mode == "selected":
-            by_id = {d.id: d for d in step.case.datasets}
-            return [by_id[i] for i in step.dataset_ids if i in by_id]
-        return None
 
 
 class Attempt:
@@ -121,6 +71,7 @@ class FlowRunner:
         self.base_url = env.base_url
         self.env_layer = {"base_url": env.base_url, **env.variables, **env.secrets}
         self.masker = Masker(env.secrets.values())
+        self.snapshots = Snapshots(self.masker, options.body_limit)
         self.steps = [CompiledStep(f"step:{i}", s) for i, s in enumerate(flow.steps)]
         self.setup = [CompiledStep(f"setup:{i}", s) for i, s in enumerate(flow.setup)]
         self.teardown = [CompiledStep(f"teardown:{i}", s) for i, s in enumerate(flow.teardown)]
@@ -133,28 +84,39 @@ class FlowRunner:
         self._per_second = rate.get("per_second")
         self._burst = rate.get("burst")
         self._carried: dict[str, Any] = {}
+        self._stop_reason = "cancelled"  # what a request abandoned in flight is recorded with
 
     # ---- the whole run -------------------------------------------------------------------------
     async def run(self) -> FlowOutcome:
         started = datetime.now(UTC)
-        status, error = "passed", None
+        timed_out = False
         work = asyncio.ensure_future(self._run_all())
         watcher = asyncio.ensure_future(self.cancel.wait())
         try:
             done, _ = await asyncio.wait(
                 {work, watcher}, timeout=self.options.timeout_ms / 1000, return_when=asyncio.FIRST_COMPLETED
             )
-            if work in done:
-                status = work.result()
-            else:
+            timed_out = not done
+            if work not in done:
+                if timed_out:
+                    self._stop_reason = f"run timed out after {self.options.timeout_ms} ms"
                 work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
-                if watcher in done:
-                    status, error = "cancelled", "cancelled"
-                else:
-                    status, error = "error", f"run timed out after {self.options.timeout_ms} ms"
+            # Wait for the work to unwind, so nothing of this run is still sending when we return.
+            await asyncio.gather(work, return_exceptions=True)
         finally:
             watcher.cancel()
+            if not work.done():  # we were cancelled ourselves: take the run down with us
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+        status: str
+        error: str | None
+        if timed_out:
+            status, error = "error", self._stop_reason
+        elif self.cancel.is_set() or work.cancelled():
+            # Also when a step saw the signal first and the work ended by itself.
+            status, error = "cancelled", "cancelled"
+        else:
+            status, error = work.result()  # an unexpected exception propagates to the caller
         return FlowOutcome(
             status=status,
             iterations=self.iterations,
@@ -162,29 +124,38 @@ class FlowRunner:
             started_at=started,
             finished_at=datetime.now(UTC),
             error=error,
-            not_passed_iterations=self.not_passed,
+            not_passed_iterations=sorted(self.not_passed),
         )
 
-    async def _run_all(self) -> str:
+    async def _run_all(self) -> tuple[str, str | None]:
         base: dict[str, Any] = {}
         setup_status = "passed"
+        error: str | None = None
         if self.setup:
-            setup_status = await self._run_sequence(self.setup, -1, 1, base, {}, self._layers({}, {}), buffer=None)
+            setup_status = await self._run_sequence(self.setup, -1, 1, base, {}, self._layers({}), buffer=None)
         if setup_status in ("passed", "skipped"):
-            await self._run_iterations(base)
+            try:
+                await self._run_iterations(base)
+            except RowSourceError as exc:
+                error = str(exc)  # teardown still runs: clean up what the iterations made
         teardown_status = "passed"
         if self.teardown:
             teardown_status = await self._run_sequence(
-                self.teardown, -1, 1, dict(base), {}, self._layers({}, base), buffer=None, stop=False
+                self.teardown, -1, 1, dict(base), {}, self._layers({}), buffer=None, stop=False
             )
+        if error is not None:
+            return "error", error
         failed_parts = setup_status not in ("passed", "skipped") or teardown_status not in ("passed", "skipped")
         if failed_parts or self.iterations.failed or self.iterations.error:
-            return "failed"
-        return "passed"
+            return "failed", None
+        return "passed", None
 
-    def _layers(self, row: Mapping[str, Any], seeded: Mapping[str, Any]) -> list[Any]:
-        """Scope layers, highest first: data row < ... (DESIGN 4 order, reversed for ChainMap)."""
-        return [row, seeded, self.flow.run_variables, self.flow.scenario_variables, self.env_layer]
+    def _layers(self, row: Mapping[str, Any]) -> list[Any]:
+        """Scope layers below the step's, highest first (DESIGN 4 order, reversed for ChainMap).
+
+        Run-time values (setup's extracted values seed them) sit above all of these, in the iteration's own dict.
+        """
+        return [row, self.flow.run_variables, self.flow.scenario_variables, self.env_layer]
 
     # ---- iterations ----------------------------------------------------------------------------
     async def _rows(self) -> AsyncIterator[DataRow]:
@@ -201,10 +172,17 @@ class FlowRunner:
     async def _run_iterations(self, seeded: dict[str, Any]) -> None:
         workers = 1 if self.options.carry_over else max(1, self.options.concurrency)
         queue: asyncio.Queue[DataRow | None] = asyncio.Queue(maxsize=workers * 2)
+        row_error: list[BaseException] = []
+        if self.options.carry_over:
+            self._carried = dict(seeded)
 
         async def produce() -> None:
-            async for row in self._rows():
-                await queue.put(row)
+            try:
+                async for row in self._rows():
+                    await queue.put(row)
+            except Exception as exc:  # the rows' source broke (a database read...): finish what was started
+                row_error.append(exc)
+            # Not in a `finally`: once cancelled, no worker is left to make room in the queue.
             for _ in range(workers):
                 await queue.put(None)
 
@@ -212,22 +190,34 @@ class FlowRunner:
             while (row := await queue.get()) is not None:
                 await self._run_iteration(row, seeded)
 
-        producer = asyncio.ensure_future(produce())
+        # A task group, so a failure or a cancellation never leaves an orphan task sending requests.
         try:
-            await asyncio.gather(*(work() for _ in range(workers)))
-        finally:
-            producer.cancel()
-            await asyncio.gather(producer, return_exceptions=True)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(produce())
+                for _ in range(workers):
+                    group.create_task(work())
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
+        if row_error:
+            exc = row_error[0]
+            raise RowSourceError(f"data rows could not be read: {type(exc).__name__}: {exc}") from exc
 
     async def _run_iteration(self, row: DataRow, seeded: dict[str, Any]) -> None:
         max_attempts = int((self.options.retry or {}).get("max_attempts") or 1)
         status = "passed"
+        iteration_attempt = 1
+        layers = self._layers(row.variables)
         for iteration_attempt in range(1, max_attempts + 1):
             retry_possible = iteration_attempt < max_attempts
             buffer: list[StepResult] | None = [] if retry_possible else None
-            runtime: dict[str, Any] = self._carried if self.options.carry_over else {}
-            layers = self._layers(row.variables, seeded)
-            status = await self._run_sequence(self.steps, row.index, iteration_attempt, runtime, {}, layers, buffer)
+            # Setup's values seed the run-time layer; each attempt starts from them again.
+            runtime: dict[str, Any] = self._carried if self.options.carry_over else dict(seeded)
+            try:
+                status = await self._run_sequence(self.steps, row.index, iteration_attempt, runtime, {}, layers, buffer)
+            except asyncio.CancelledError:
+                for result in buffer or ():  # what this attempt did is kept, and it is the last attempt
+                    await self._emit(result)
+                raise
             if buffer is not None:
                 will_retry = status in ("failed", "error") and not self.cancel.is_set()
                 for result in buffer:
@@ -238,8 +228,9 @@ class FlowRunner:
                     await self._backoff(self.options.retry or {}, iteration_attempt)
                     continue
             break
-        self.iterations.add(status if status != "skipped" else "passed")
-        if status in ("failed", "error"):
+        passed = status in ("passed", "skipped")
+        self.iterations.add("passed" if passed else status, flaky=passed and iteration_attempt > 1)
+        if not passed:
             self.not_passed.append(row.index)
 
     async def _run_sequence(
@@ -297,7 +288,12 @@ class FlowRunner:
                     step, iteration, iteration_attempt, scope, own_runtime, dict(cookies), dataset, buffer
                 )
 
-        return worst(list(await asyncio.gather(*(one(d) for d in rows))))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(d)) for d in rows]
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
+        return worst([task.result() for task in tasks])  # a row that saw the cancel signal re-raises it here
 
     # ---- one step ------------------------------------------------------------------------------
     async def _run_step(
@@ -323,7 +319,7 @@ class FlowRunner:
                     iteration_attempt,
                     dataset,
                     "error",
-                    f"skip_if could not be evaluated: {exc}",
+                    f"{step.name}: skip_if could not be evaluated: {type(exc).__name__}: {exc}",
                     buffer,
                 )
                 return "error"
@@ -338,19 +334,22 @@ class FlowRunner:
         for attempt in range(1, max_attempts + 1):
             started_at = datetime.now(UTC)
             started = time.perf_counter()
+            outcome = Attempt()
             try:
-                outcome = await self._attempt(step, scope, runtime, cookies)
+                if attempt > 1:
+                    await self._backoff(retry, attempt - 1)
+                    started_at, started = datetime.now(UTC), time.perf_counter()
+                await self._attempt(step, scope, runtime, cookies, outcome)
             except asyncio.CancelledError:
-                await self._emit_simple(
-                    step,
-                    iteration,
-                    iteration_attempt,
-                    dataset,
-                    "error",
-                    "cancelled",
+                # Abandoned in flight (or while waiting to retry): this attempt, with the request it was
+                # sending, is the step's last word.
+                outcome.status, outcome.error, outcome.response = "error", self._stop_reason, None
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                await self._emit(
+                    self._result(
+                        step, iteration, iteration_attempt, attempt, dataset, scope, outcome, started_at, elapsed_ms
+                    ),
                     buffer,
-                    attempt=attempt,
-                    started_at=started_at,
                 )
                 raise
             retryable = attempt < max_attempts and not self.cancel.is_set() and self._should_retry(outcome, retry)
@@ -371,7 +370,6 @@ class FlowRunner:
             if not retryable:
                 return outcome.status
             had_failure = True
-            await self._backoff(retry, attempt)
         return "error"  # unreachable: the last attempt always returns
 
     @staticmethod
@@ -389,9 +387,14 @@ class FlowRunner:
             await asyncio.sleep(delay / 1000)
 
     async def _attempt(
-        self, step: CompiledStep, scope: MutableMapping[str, Any], runtime: dict[str, Any], cookies: dict[str, str]
+        self,
+        step: CompiledStep,
+        scope: MutableMapping[str, Any],
+        runtime: dict[str, Any],
+        cookies: dict[str, str],
+        outcome: Attempt,
     ) -> Attempt:
-        outcome = Attempt()
+        """Render, send (and poll), extract, check: everything one attempt does, recorded in `outcome`."""
         try:
             for processor in step.pre:
                 await self._process(processor, None, scope, runtime, outcome)
@@ -400,7 +403,7 @@ class FlowRunner:
             outcome.status, outcome.error = "error", f"{step.name}: {exc}"
             return outcome
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: pre-processor failed: {exc}"
+            outcome.status, outcome.error = "error", f"{step.name}: pre-processor failed: {type(exc).__name__}: {exc}"
             return outcome
         response = await self._send(step, prepared, scope, outcome)
         if response is None:
@@ -433,9 +436,9 @@ class FlowRunner:
             for processor in step.post:
                 await self._process(processor, response, scope, runtime, outcome)
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: post-processor failed: {exc}"
+            outcome.status, outcome.error = "error", f"{step.name}: post-processor failed: {type(exc).__name__}: {exc}"
             return outcome
-        if any(not check["passed"] for check in outcome.assertions):
+        if outcome.status == "passed" and any(not check["passed"] for check in outcome.assertions):
             outcome.status = "failed"
         return outcome
 
@@ -449,6 +452,8 @@ class FlowRunner:
         response: Response | None = None
         for poll_attempt in range(1, attempts + 1):
             await self._throttle(prepared.url)
+            if self.cancel.is_set():
+                raise asyncio.CancelledError
             try:
                 response = await self.transport.send(prepared, step.timeout_s)
             except TransportError as exc:
@@ -460,7 +465,10 @@ class FlowRunner:
                 if until.evaluate(expression_names(response, scope)):
                     return response
             except Exception as exc:
-                outcome.status, outcome.error = "error", f"poll.until could not be evaluated: {exc}"
+                outcome.status, outcome.error = (
+                    "error",
+                    f"{step.name}: poll.until could not be evaluated: {type(exc).__name__}: {exc}",
+                )
                 return response
             if poll_attempt == attempts or (deadline is not None and time.monotonic() >= deadline):
                 break
@@ -501,10 +509,9 @@ class FlowRunner:
         elif processor.kind == "set":
             if processor.expression is not None:
                 value = processor.expression.evaluate(expression_names(response, scope))
-            elif processor.value is not None:
-                value = processor.value(scope)
             else:
-                value = processor.constant
+                assert processor.value is not None
+                value = processor.value(scope)
             runtime[processor.name] = value  # type: ignore[index]
         elif processor.kind == "extract" and response is not None:
             assert processor.extractor is not None
@@ -553,36 +560,7 @@ class FlowRunner:
         started_at: datetime,
         duration_ms: float,
     ) -> StepResult:
-        mask = self.masker
-        request = None
-        if outcome.prepared is not None:
-            prepared = outcome.prepared
-            request = {
-                "method": prepared.method,
-                "url": prepared.url,
-                "headers": prepared.headers,
-                "body": self._clip(prepared.body_text),
-            }
-            if mask.active:
-                request = mask.value(request)
-        response = None
-        if outcome.response is not None:
-            raw = outcome.response
-            response = {
-                "status": raw.status,
-                "headers": raw.headers,
-                "body": self._clip(raw.text),
-                "size": len(raw.body),
-                "sha256": hashlib.sha256(raw.body).hexdigest(),
-                "elapsed_ms": round(raw.elapsed_ms, 3),
-                "url": raw.url,
-            }
-            if mask.active:
-                response = mask.value(response)
-        variables = scope.maps[0] if isinstance(scope, ChainMap) else {}
-        dataset_snapshot = {"dataset": dataset.variables if dataset else None, "values": dict(variables)}
-        if mask.active:
-            dataset_snapshot = mask.value(dataset_snapshot)
+        mask, snapshots = self.masker, self.snapshots
         return StepResult(
             step_key=step.key,
             case_id=step.spec.case.id,
@@ -596,20 +574,14 @@ class FlowRunner:
             status=outcome.status,
             started_at=started_at,
             duration_ms=round(duration_ms, 3),
-            request=request,
-            dataset=dataset_snapshot,
-            response=response,
+            request=snapshots.request(outcome.prepared) if outcome.prepared is not None else None,
+            dataset=snapshots.dataset(dataset, scope),
+            response=snapshots.response(outcome.response) if outcome.response is not None else None,
             error=mask.text(outcome.error) if outcome.error else None,
             assertions=mask.value(outcome.assertions) if mask.active else outcome.assertions,
             extracted=mask.value(outcome.extracted) if mask.active else outcome.extracted,
             name=step.name,
         )
-
-    def _clip(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        limit = self.options.body_limit
-        return text if len(text) <= limit else text[:limit]
 
     async def _record_skip(
         self,
@@ -631,23 +603,22 @@ class FlowRunner:
         status: str,
         why: str,
         buffer: list[StepResult] | None,
-        attempt: int = 1,
-        started_at: datetime | None = None,
     ) -> None:
+        """A result with no request: skipped, or an error before anything could be sent."""
         result = StepResult(
             step_key=step.key,
             case_id=step.spec.case.id,
             step_id=step.spec.step_id,
             dataset_id=dataset.id if dataset else None,
             iteration=iteration,
-            attempt=attempt,
+            attempt=1,
             iteration_attempt=iteration_attempt,
             is_final=True,
             flaky=False,
             status=status,
-            started_at=started_at or datetime.now(UTC),
+            started_at=datetime.now(UTC),
             duration_ms=0.0,
-            error=why,
+            error=self.masker.text(why),
             name=step.name,
         )
         await self._emit(result, buffer)
@@ -675,9 +646,14 @@ async def run_flow(
         options: concurrency, stop_on_failure, run timeout, iteration retry, rate limit, body limit.
         transport: where requests go (one pooled client for the whole run).
         sink: receives every StepResult as it is produced; the caller persists them in batches.
-        cancel: set it to stop at once; requests in flight are recorded as error "cancelled".
+        cancel: set it to stop at once; requests in flight are recorded as error "cancelled" (on the run
+            timeout, as error "run timed out after N ms"), and nothing of the run is left running on return.
 
     Returns:
-        The outcome: status, iteration and request counts, and the iterations that did not pass.
+        The outcome: status (passed, failed, error: run timeout or unreadable data rows, cancelled), iteration
+        and request counts, and the iterations that did not pass (in row order).
+
+    Raises:
+        Whatever the sink raises, once every task of the run has stopped.
     """
     return await FlowRunner(flow, options, transport, sink, cancel).run()

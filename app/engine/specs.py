@@ -26,6 +26,7 @@ VARIABLE_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 TEMPLATE_ANYWHERE = re.compile(r"\{\{[^{}]*\}\}")
 TEMPLATE_START = re.compile(r"^\{\{\s*\$?[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}")
+TEMPLATE_ONLY = re.compile(r"^\s*\{\{\s*[^{}\s]+\s*\}\}\s*$")
 
 
 class SpecModel(BaseModel):
@@ -168,11 +169,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_template(value: Any) -> bool:
+    """Exactly one `{{name}}`: the value comes from the scope (a data row's expected status...) at run time."""
+    return isinstance(value, str) and TEMPLATE_ONLY.match(value) is not None
+
+
 def _check_expected(op: str, expected: Any, source: str) -> None:
+    if _is_template(expected):
+        return  # its type is only known when the step runs; a mismatch then is a failed check that says why
     if op == "between":
-        if not (isinstance(expected, list) and len(expected) == 2 and all(_is_number(v) for v in expected)):
+        if not (
+            isinstance(expected, list)
+            and len(expected) == 2
+            and all(_is_number(v) or _is_template(v) for v in expected)
+        ):
             raise ValueError("op 'between' needs expected as [low, high] numbers")
-        if expected[0] > expected[1]:
+        if all(_is_number(v) for v in expected) and expected[0] > expected[1]:
             raise ValueError("op 'between' needs low <= high")
     elif op in ("in", "not_in") and not isinstance(expected, list):
         raise ValueError(f"op '{op}' needs expected as a list of allowed values")

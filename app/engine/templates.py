@@ -90,25 +90,26 @@ def compile_value(value: Any) -> Renderer:
             return lambda scope: lookup(scope, name)
         return compile_text(value)
     if isinstance(value, dict):
-        if not _has_template(value):
+        if not has_template(value):
             return lambda _scope: value
         items = [(compile_text(key), compile_value(item)) for key, item in value.items()]
         return lambda scope: {key(scope): item(scope) for key, item in items}
     if isinstance(value, list):
-        if not _has_template(value):
+        if not has_template(value):
             return lambda _scope: value
         elements = [compile_value(item) for item in value]
         return lambda scope: [element(scope) for element in elements]
     return lambda _scope: value
 
 
-def _has_template(value: Any) -> bool:
+def has_template(value: Any) -> bool:
+    """Whether a JSON-like value holds a `{{...}}` anywhere (a value without one renders as itself, for free)."""
     if isinstance(value, str):
         return "{{" in value
     if isinstance(value, dict):
-        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+        return any(has_template(k) or has_template(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_template(item) for item in value)
+        return any(has_template(item) for item in value)
     return False
 
 

@@ -7,10 +7,12 @@ aiohttp was picked by measurement (DESIGN 4): against the same local nginx, its 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import ssl
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 import aiohttp
@@ -35,6 +37,7 @@ class Response:
     body: bytes
     elapsed_ms: float
     url: str = ""
+    redirect_cookies: list[str] = field(default_factory=list)  # Set-Cookie values of redirect hops, in order
     _lower: dict[str, str] | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:
@@ -52,22 +55,28 @@ class Response:
         return self._lower
 
     def set_cookies(self) -> dict[str, str]:
-        from http.cookies import SimpleCookie
-
+        """Cookies the response set (redirect hops first, so the final response wins)."""
         cookies: dict[str, str] = {}
-        for key, value in self.headers:
-            if key.lower() == "set-cookie":
-                parsed: SimpleCookie = SimpleCookie()
-                try:
-                    parsed.load(value)
-                except Exception:  # a malformed cookie is the target's problem; skip it
-                    continue
-                cookies.update({name: morsel.value for name, morsel in parsed.items()})
+        values = [*self.redirect_cookies, *(value for key, value in self.headers if key.lower() == "set-cookie")]
+        for value in values:
+            parsed: SimpleCookie = SimpleCookie()
+            try:
+                parsed.load(value)
+            except Exception:  # a malformed cookie is the target's problem; skip it
+                continue
+            cookies.update({name: morsel.value for name, morsel in parsed.items()})
         return cookies
 
     @cached_property
     def text(self) -> str:
         return self.body.decode(self._charset(), errors="replace")
+
+    def text_head(self, chars: int) -> str:
+        """The first `chars` characters of the text, decoding only what they need (a 1 MB body stays cheap)."""
+        if "text" in self.__dict__ or len(self.body) <= chars:
+            return self.text[:chars]
+        # No character takes more than 4 bytes, so this prefix always holds `chars` whole characters.
+        return self.body[: chars * 4 + 4].decode(self._charset(), errors="replace")[:chars]
 
     @cached_property
     def json(self) -> Any:
@@ -84,7 +93,12 @@ class Response:
         for part in content_type.split(";")[1:]:
             key, _, value = part.strip().partition("=")
             if key.lower() == "charset" and value:
-                return value.strip('"')
+                charset = value.strip('"')
+                try:
+                    codecs.lookup(charset)
+                except LookupError:  # a charset Python does not know: read it as UTF-8 rather than fail
+                    return "utf-8"
+                return charset
         return "utf-8"
 
 
@@ -145,6 +159,10 @@ class AiohttpTransport:
                     body=body,
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                     url=str(raw.url),
+                    # A login that answers 302 sets its cookie on the hop, not on the final response.
+                    redirect_cookies=[c for hop in raw.history for c in hop.headers.getall("Set-Cookie", ())]
+                    if raw.history
+                    else [],
                 )
         except TimeoutError:
             raise TransportError(f"timed out after {timeout_s * 1000:.0f} ms") from None

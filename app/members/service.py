@@ -25,6 +25,25 @@ def _read(member: ProjectMember, user: User) -> dict[str, Any]:
     }
 
 
+async def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    project_id: int,
+    user: User,
+    before: str | None = None,
+    after: str | None = None,
+) -> None:
+    """Member entries are filed under the member's user id and always say who it is about."""
+    who = {"user_id": user.id, "email": user.email}
+    changes = {}
+    if before is not None:
+        changes["before"] = {**who, "role": before}
+    if after is not None:
+        changes["after"] = {**who, "role": after}
+    await audit.record(session, principal, action, "member", user.id, project_id, changes)
+
+
 async def list_members(session: AsyncSession, principal: Principal, project_id: int) -> list[dict[str, Any]]:
     await require_project(session, principal, project_id, "read")
     rows = await session.execute(
@@ -85,7 +104,8 @@ async def add_member(
         raise Conflict(f"{data.email} is already a member of project {project_id}; PATCH the role instead")
     member = ProjectMember(project_id=project_id, user_id=user.id, role=data.role)
     session.add(member)
-    await audit.created(session, principal, "member", member, email=user.email)
+    await session.flush()
+    await _audit(session, principal, "create", project_id, user, after=data.role)
     return _read(member, user)
 
 
@@ -97,9 +117,10 @@ async def change_role(
     _owner_only(manager_role, member.role, data.role)
     if member.role == "owner" and data.role != "owner" and await _owners(session, project_id) <= 1:
         raise Conflict(f"{user.email} is the last owner of project {project_id}; make someone else owner first")
-    before = audit.snapshot(member, email=user.email)
+    before = member.role
     member.role = data.role
-    await audit.updated(session, principal, "member", member, before, email=user.email)
+    await session.flush()
+    await _audit(session, principal, "update", project_id, user, before=before, after=data.role)
     return _read(member, user)
 
 
@@ -114,6 +135,6 @@ async def remove_member(session: AsyncSession, principal: Principal, project_id:
     _owner_only(manager_role, member.role)
     if member.role == "owner" and await _owners(session, project_id) <= 1:
         raise Conflict(f"{user.email} is the last owner of project {project_id}; a project always keeps an owner")
-    await audit.deleted(session, principal, "member", member, email=user.email)
+    await _audit(session, principal, "delete", project_id, user, before=member.role)
     await session.delete(member)
     await session.flush()

@@ -46,5 +46,7 @@ class LoginThrottle(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(400), nullable=False, unique=True)
     failures: Mapped[int] = mapped_column(nullable=False, default=0)
+    # Attempts up to this count may be checked; a lock raises it by one (one more try once the lock ends).
+    allowed: Mapped[int] = mapped_column(nullable=False, default=0)
     first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -252,10 +252,10 @@ async def not_passed_iterations(session: AsyncSession, run: ScenarioRun) -> list
     """Iterations of `run` that did not pass, including those that never ran (cancelled, interrupted)."""
     universe = list(run.only_iterations) if run.only_iterations else list(range(run.iterations_total or 1))
     final = ApiRequestRun.scenario_run_id == run.id, ApiRequestRun.is_final.is_(True), ApiRequestRun.iteration >= 0
-    ran = set(await session.scalars(select(distinct(ApiRequestRun.iteration)).where(*final)))
+    ran = set(await session.scalars(select(ApiRequestRun.iteration).where(*final).distinct()))
     bad = set(
         await session.scalars(
-            select(distinct(ApiRequestRun.iteration)).where(*final, ApiRequestRun.status.in_(("failed", "error")))
+            select(ApiRequestRun.iteration).where(*final, ApiRequestRun.status.in_(("failed", "error"))).distinct()
         )
     )
     passed = ran - bad
@@ -276,11 +276,13 @@ async def rerun(session: AsyncSession, principal: Principal, run_id: int, data: 
         if data.only == "failed" and dataset_ids:
             failed = set(
                 await session.scalars(
-                    select(distinct(ApiRequestRun.dataset_id)).where(
+                    select(ApiRequestRun.dataset_id)
+                    .where(
                         ApiRequestRun.scenario_run_id == original.id,
                         ApiRequestRun.is_final.is_(True),
                         ApiRequestRun.status.in_(("failed", "error")),
                     )
+                    .distinct()
                 )
             )
             dataset_ids = [d for d in dataset_ids if d in failed]

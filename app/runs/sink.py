@@ -1,30 +1,62 @@
-"""Writes StepResults in batches: one multi-row INSERT and one counts UPDATE per batch, never per request."""
+"""Writes StepResults in batches: one multi-row INSERT and one counts UPDATE per batch, never per request.
+
+The writes run in a background task, so the iterations keep sending while a batch is stored; at most
+`max_pending` full batches wait for the database (backpressure: memory stays bounded on a slow database).
+
+On SQLite the batch goes out as one `INSERT ... VALUES (...), (...) RETURNING id` (SQLAlchemy's
+"insertmanyvalues"), not as an executemany: aiosqlite runs the driver in its own thread, and executemany
+takes the GIL back once per row, each time waiting for the busy event-loop thread to let go of it (up to
+the 5 ms switch interval). Measured on the order-flow benchmark at 16 in flight: about 0.8 s per
+500-row batch as executemany, a few tens of ms as one statement.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections import deque
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Insert, Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.results import StepResult
 from app.models import ApiRequestRun, ScenarioRun
 
 _COUNTED = ("passed", "failed", "error", "skipped")
+_TABLE = cast(Table, ApiRequestRun.__table__)
+
+
+class _Batch:
+    __slots__ = ("counts", "done", "rows")
+
+    def __init__(self, rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
+        self.rows = rows
+        self.counts = counts
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 class DatabaseSink:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], run_id: int, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_id: int,
+        batch_size: int = 500,
+        max_pending: int = 4,
+    ) -> None:
         self._session_factory = session_factory
         self._run_id = run_id
         self._batch_size = batch_size
+        self._max_pending = max(1, max_pending)
         self._rows: list[dict[str, Any]] = []
         self._counts = dict.fromkeys((*_COUNTED, "flaky"), 0)
-        self._lock = asyncio.Lock()
+        self._batches: deque[_Batch] = deque()
+        self._writer: asyncio.Future[None] | None = None
+        self._error: Exception | None = None
+        self._statement: Insert | None = None
         self.written = 0
 
     async def put(self, result: StepResult) -> None:
+        self._raise_error()
         self._rows.append(
             {
                 "scenario_run_id": self._run_id,
@@ -54,22 +86,64 @@ class DatabaseSink:
             if result.flaky:
                 self._counts["flaky"] += 1
         if len(self._rows) >= self._batch_size:
-            await self.flush()
+            self._submit()
+            while len(self._batches) > self._max_pending:  # the database is behind: wait for the oldest batch
+                await asyncio.shield(self._batches[0].done)
+            self._raise_error()
 
     async def flush(self) -> None:
-        async with self._lock:
-            rows, self._rows = self._rows, []
-            counts, self._counts = self._counts, dict.fromkeys(self._counts, 0)
-            if not rows:
-                return
-            async with self._session_factory() as session:
-                await session.execute(insert(ApiRequestRun), rows)
-                deltas = {
-                    f"requests_{name}": getattr(ScenarioRun, f"requests_{name}") + count
-                    for name, count in counts.items()
-                    if count
-                }
-                if deltas:
-                    await session.execute(update(ScenarioRun).where(ScenarioRun.id == self._run_id).values(**deltas))
-                await session.commit()
-            self.written += len(rows)
+        """Returns when everything put so far is committed (batches put later may still be on their way)."""
+        last = self._submit()
+        if last is not None:
+            await asyncio.shield(last.done)  # a cancelled caller never cancels the write itself
+        self._raise_error()
+
+    def _submit(self) -> _Batch | None:
+        """Queue the rows buffered so far; returns the newest queued batch (None when nothing is pending)."""
+        if self._rows:
+            self._batches.append(_Batch(self._rows, self._counts))
+            self._rows, self._counts = [], dict.fromkeys(self._counts, 0)
+        if self._batches and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.ensure_future(self._write_all())
+        return self._batches[-1] if self._batches else None
+
+    def _raise_error(self) -> None:
+        """A failed write is raised once, to the next put or flush (its rows are lost, as one failed INSERT)."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def _write_all(self) -> None:
+        while self._batches:
+            batch = self._batches[0]
+            try:
+                await self._write(batch.rows, batch.counts)
+                self.written += len(batch.rows)
+            except Exception as exc:
+                if self._error is None:
+                    self._error = exc
+            finally:
+                self._batches.popleft()
+                if not batch.done.done():
+                    batch.done.set_result(None)
+
+    async def _write(self, rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
+        async with self._session_factory() as session:
+            await session.execute(self._insert(session), rows)
+            deltas = {
+                f"requests_{name}": getattr(ScenarioRun, f"requests_{name}") + count
+                for name, count in counts.items()
+                if count
+            }
+            if deltas:
+                await session.execute(update(ScenarioRun).where(ScenarioRun.id == self._run_id).values(**deltas))
+            await session.commit()
+
+    def _insert(self, session: AsyncSession) -> Insert:
+        if self._statement is None:
+            statement = insert(_TABLE)  # Core, not the ORM bulk path: the rows are plain column values
+            dialect = session.sync_session.get_bind().dialect
+            if dialect.name == "sqlite" and dialect.insert_returning and dialect.use_insertmanyvalues:
+                statement = statement.returning(_TABLE.c.id)  # one multi-row INSERT per page of rows
+            self._statement = statement
+        return self._statement

@@ -7,8 +7,11 @@ connection must never cross event loops, and `--pool=threads` runs tasks on seve
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 
+from celery.signals import worker_ready
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -16,6 +19,8 @@ from app.core.config import get_settings
 from app.core.db import build_engine
 from app.runs.executor import execute_run, reap_stale_runs, worker_name
 from app.tasks.celery_app import celery_app
+
+logger = logging.getLogger("exile.worker")
 
 _local = threading.local()
 
@@ -40,3 +45,18 @@ def run_scenario_task(scenario_run_id: int) -> str | None:
 def reap_stale_runs_task() -> int:
     loop, sessions = _thread_context()
     return loop.run_until_complete(reap_stale_runs(sessions, get_settings().run_stale_after_seconds))
+
+
+@worker_ready.connect
+def _start_reaper(**_kwargs: object) -> None:
+    """Workers also end runs whose executor died, so a deployment without an API process still heals."""
+
+    def loop() -> None:
+        while True:
+            try:
+                reap_stale_runs_task()
+            except Exception:
+                logger.exception("reaping stale runs failed")
+            time.sleep(30)
+
+    threading.Thread(target=loop, name="exile-reaper", daemon=True).start()

@@ -36,7 +36,13 @@ async def create_token(
     if principal.token is not None:
         raise Forbidden("an API token cannot create API tokens; sign in as a person")
     await require_project(session, principal, project_id, "manage")
-    own_role = await principal.role_in(session, project_id)
+    # A token acts with its creator's membership (never with site-admin power): that role is the cap.
+    own_role = (await principal.roles(session)).get(project_id)
+    if own_role is None:
+        raise Forbidden(
+            f"you are not a member of project {project_id}; a token acts with its creator's role there, "
+            "so join the project first"
+        )
     if not at_least(own_role, data.role):
         raise Forbidden(
             f"a token cannot be more powerful than its creator: your role is '{own_role}', you asked for '{data.role}'",
@@ -74,7 +80,15 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: in
     if token.revoked_at is None:
         before = audit.snapshot(token)
         token.revoked_at = utcnow()
-        await audit.updated(session, principal, "token", token, before)
+        await audit.record(
+            session,
+            principal,
+            "revoke",
+            "token",
+            token.id,
+            token.project_id,
+            {"before": before, "after": {"revoked_at": token.revoked_at.isoformat()}},
+        )
 
 
 async def authenticate(session: AsyncSession, raw: str) -> tuple[ApiToken, User] | None:

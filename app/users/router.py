@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from app.auth.dependencies import CurrentAdmin
+from app.audit import service as audit
+from app.auth.dependencies import CurrentAdmin, CurrentPrincipal
 from app.core.db import SessionDep
 from app.core.pagination import Page, PageDep, paginate
 from app.models import User
@@ -14,9 +15,10 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post("", response_model=UserRead, status_code=201)
-async def create_user(body: UserCreate, session: SessionDep, _admin: CurrentAdmin) -> User:
+async def create_user(body: UserCreate, session: SessionDep, _admin: CurrentAdmin, principal: CurrentPrincipal) -> User:
     """Site admins add accounts (people sign in with email and password)."""
     user = await service.create_user(session, body)
+    await audit.created(session, principal, "user", user)
     await session.commit()
     return user
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +23,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     user = User(
         email=data.email,
         full_name=data.full_name,
-        password_hash=hash_password(data.password),
+        password_hash=await asyncio.to_thread(hash_password, data.password),
         is_admin=data.is_admin,
     )
     session.add(user)

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('key', sa.String(length=400), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('allowed', sa.Integer(), nullable=False),
     sa.Column('first_failure_at', app.models.base.UTCDateTime(), nullable=False),
     sa.Column('locked_until', app.models.base.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttles')),

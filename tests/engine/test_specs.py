@@ -203,3 +203,22 @@ def test_expressions_are_parsed_once_and_evaluated_safely():
     for bad in ("lambda: 1", "x" * 3000, "", "open('/etc/passwd')"):
         with pytest.raises(ExpressionError):
             check_expression(bad)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"source": "status_code", "op": "eq", "expected": "{{expected_status}}"},
+        {"source": "response_time_ms", "op": "lt", "expected": "{{ budget_ms }}"},
+        {"source": "status_code", "op": "between", "expected": [200, "{{max_status}}"]},
+        {"source": "body", "expression": "$.items", "op": "length", "expected": "{{count}}"},
+        {"source": "body", "expression": "$.id", "op": "type", "expected": "{{id_type}}"},
+    ],
+)
+def test_an_expected_value_may_be_a_template_filled_at_run_time(fields):
+    assert Assertion(**fields).expected == fields["expected"]
+
+
+def test_a_template_inside_a_longer_expected_string_is_still_checked_for_its_op():
+    with pytest.raises(ValidationError, match="must be a number"):
+        Assertion(source="status_code", op="eq", expected="2{{xx}}")
