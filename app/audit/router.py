@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.principal import require_project
 from app.core.db import SessionDep
-from app.core.pagination import Page, PageDep, paginate
+from app.core.pagination import Page, PageDep, page_of
 from app.core.roles import at_least
 from app.core.schemas import QueryId, ReadModel
 from app.models import AuditLog
@@ -66,5 +66,4 @@ async def list_audit(
         statement = statement.where(AuditLog.at >= _utc(since))
     if until:
         statement = statement.where(AuditLog.at < _utc(until))
-    items, total = await paginate(session, statement.order_by(AuditLog.id.desc()), params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, statement.order_by(AuditLog.id.desc()), params)

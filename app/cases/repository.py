@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.core.library import LibraryFilters
 from app.models import ApiRequest, ApiRequestDataset, ApiRequestTag, TestScenario, TestScenarioCase
 
 
@@ -15,25 +16,9 @@ def case_query() -> Select[ApiRequest]:
     return select(ApiRequest).options(selectinload(ApiRequest.tag_rows))
 
 
-def filtered_cases(
-    *, project_id: int | None, status: str | None, tag: str | None, text: str | None
-) -> Select[ApiRequest]:
-    statement = case_query()
-    if project_id is not None:
-        statement = statement.where(ApiRequest.project_id == project_id)
-    if status is not None:
-        statement = statement.where(ApiRequest.status == status)
-    if tag:
-        statement = statement.where(
-            ApiRequest.id.in_(select(ApiRequestTag.case_id).where(ApiRequestTag.tag == tag.strip()))
-        )
-    if text:
-        statement = statement.where(
-            ApiRequest.name.icontains(text, autoescape=True)
-            | ApiRequest.url.icontains(text, autoescape=True)
-            | ApiRequest.description.icontains(text, autoescape=True)
-        )
-    return statement.order_by(ApiRequest.id.desc())
+def filtered_cases(filters: LibraryFilters) -> Select[ApiRequest]:
+    text_columns = [ApiRequest.name, ApiRequest.url, ApiRequest.description]
+    return filters.apply(case_query(), ApiRequest, ApiRequestTag, ApiRequestTag.case_id, text_columns)
 
 
 async def scenarios_using_case(session: AsyncSession, case: ApiRequest) -> list[TestScenario]:

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from app.auth.dependencies import CurrentPrincipal
 from app.cases import service
 from app.cases.schemas import CaseCloneRequest, CaseCreate, CaseRead, CaseUpdate
 from app.core.db import SessionDep
-from app.core.pagination import Page, PageDep, paginate
-from app.core.schemas import PathId, QueryId, Status
+from app.core.library import LibraryFiltersDep
+from app.core.pagination import Page, PageDep, page_of
+from app.core.schemas import PathId
 from app.models import ApiRequest
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -27,15 +26,10 @@ async def list_cases(
     session: SessionDep,
     principal: CurrentPrincipal,
     params: PageDep,
-    project_id: QueryId = None,
-    status: Status | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    filters: LibraryFiltersDep,
 ) -> dict[str, object]:
     """Cases you may see: your projects' shared ones, your private ones, and public ones."""
-    statement = await service.visible_cases(session, principal, project_id=project_id, status=status, tag=tag, text=q)
-    items, total = await paginate(session, statement, params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, await service.visible_cases(session, principal, filters), params)
 
 
 @router.get("/{case_id}", response_model=CaseRead)

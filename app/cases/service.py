@@ -13,6 +13,7 @@ from app.cases import repository
 from app.cases.schemas import CaseCloneRequest, CaseCreate, CaseUpdate
 from app.core.crud import apply_changes, check_version
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.library import LibraryFilters
 from app.core.tags import sync_tags
 from app.models import ApiRequest, ApiRequestDataset, ApiRequestTag, Project
 
@@ -41,8 +42,8 @@ async def get_case(session: AsyncSession, principal: Principal, case_id: int, ac
     return case
 
 
-async def visible_cases(session: AsyncSession, principal: Principal, **filters: Any) -> Select[ApiRequest]:
-    statement = repository.filtered_cases(**filters)
+async def visible_cases(session: AsyncSession, principal: Principal, filters: LibraryFilters) -> Select[ApiRequest]:
+    statement = repository.filtered_cases(filters)
     return statement.where(await principal.visible_filter(session, ApiRequest))
 
 

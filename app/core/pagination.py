@@ -44,3 +44,9 @@ async def paginate(session: AsyncSession, statement: Select[Any], params: PagePa
     total = await session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     rows = await session.scalars(statement.limit(params.page_size).offset(params.offset))
     return list(rows.unique()), int(total or 0)
+
+
+async def page_of(session: AsyncSession, statement: Select[Any], params: PageParams) -> dict[str, Any]:
+    """The list answer for one page of `statement`."""
+    items, total = await paginate(session, statement, params)
+    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}

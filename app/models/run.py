@@ -43,6 +43,7 @@ class ScenarioRun(Base):
     iterations_passed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     iterations_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     iterations_error: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    iterations_flaky: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     requests_passed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     requests_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     requests_error: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
-from app.core.pagination import Page, PageDep, paginate
+from app.core.pagination import Page, PageDep, page_of
 from app.core.schemas import PathId
 from app.models import Project
 from app.projects import service
@@ -24,8 +24,7 @@ async def create_project(body: ProjectCreate, session: SessionDep, principal: Cu
 @router.get("", response_model=Page[ProjectRead])
 async def list_projects(session: SessionDep, principal: CurrentPrincipal, params: PageDep) -> dict[str, object]:
     """The projects you belong to (all of them for a site admin)."""
-    items, total = await paginate(session, await service.visible_projects(session, principal), params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, await service.visible_projects(session, principal), params)
 
 
 @router.get("/{project_id}", response_model=ProjectRead)

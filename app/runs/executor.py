@@ -57,6 +57,7 @@ async def _finish(
             iterations_passed=outcome.iterations.passed,
             iterations_failed=outcome.iterations.failed,
             iterations_error=outcome.iterations.error,
+            iterations_flaky=outcome.iterations.flaky,
         )
     async with session_factory() as session:
         # Only the owner of a running run ends it: a reaper may already have called it interrupted.

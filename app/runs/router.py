@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
 from app.core.db import SessionDep, get_session_factory
-from app.core.pagination import Page, PageDep, paginate
+from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs import service
@@ -148,8 +148,7 @@ async def list_run_requests(
     if final is not None:
         filters.append(ApiRequestRun.is_final.is_(final))
     statement = await service.request_runs_query(session, principal, filters=filters)
-    items, total = await paginate(session, statement, params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, statement, params)
 
 
 @router.get("/request-runs", response_model=Page[ApiRequestRunRead])
@@ -169,8 +168,7 @@ async def list_request_runs(
     if status is not None:
         filters.append(ApiRequestRun.status == status)
     statement = await service.request_runs_query(session, principal, filters=filters)
-    items, total = await paginate(session, statement, params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, statement, params)
 
 
 @router.get("/request-runs/{request_run_id}", response_model=ApiRequestRunDetail)

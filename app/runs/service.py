@@ -218,6 +218,7 @@ def run_read(run: ScenarioRun) -> dict[str, Any]:
         "passed": run.iterations_passed,
         "failed": run.iterations_failed,
         "error": run.iterations_error,
+        "flaky": run.iterations_flaky,
     }
     fields["requests"] = {
         "passed": run.requests_passed,

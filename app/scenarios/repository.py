@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.core.library import LibraryFilters
 from app.models import (
     ApiRequest,
     ApiRequestDataset,
@@ -22,24 +23,9 @@ def scenario_query() -> Select[TestScenario]:
     return select(TestScenario).options(selectinload(TestScenario.tag_rows))
 
 
-def filtered_scenarios(
-    *, project_id: int | None, status: str | None, tag: str | None, text: str | None
-) -> Select[TestScenario]:
-    statement = scenario_query()
-    if project_id is not None:
-        statement = statement.where(TestScenario.project_id == project_id)
-    if status is not None:
-        statement = statement.where(TestScenario.status == status)
-    if tag:
-        statement = statement.where(
-            TestScenario.id.in_(select(TestScenarioTag.scenario_id).where(TestScenarioTag.tag == tag.strip()))
-        )
-    if text:
-        statement = statement.where(
-            TestScenario.name.icontains(text, autoescape=True)
-            | TestScenario.description.icontains(text, autoescape=True)
-        )
-    return statement.order_by(TestScenario.id.desc())
+def filtered_scenarios(filters: LibraryFilters) -> Select[TestScenario]:
+    text_columns = [TestScenario.name, TestScenario.description]
+    return filters.apply(scenario_query(), TestScenario, TestScenarioTag, TestScenarioTag.scenario_id, text_columns)
 
 
 async def steps_of(session: AsyncSession, scenario_id: int) -> list[TestScenarioCase]:

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Body, Query, Response
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
-from app.core.pagination import Page, PageDep, paginate
-from app.core.schemas import PathId, QueryId, Status
+from app.core.library import LibraryFiltersDep
+from app.core.pagination import Page, PageDep, page_of
+from app.core.schemas import PathId
 from app.models import TestScenario, TestScenarioCase, TestScenarioDataset
 from app.scenarios import service
 from app.scenarios.schemas import (
@@ -39,16 +40,9 @@ async def list_scenarios(
     session: SessionDep,
     principal: CurrentPrincipal,
     params: PageDep,
-    project_id: QueryId = None,
-    status: Status | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    filters: LibraryFiltersDep,
 ) -> dict[str, object]:
-    statement = await service.visible_scenarios(
-        session, principal, project_id=project_id, status=status, tag=tag, text=q
-    )
-    items, total = await paginate(session, statement, params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, await service.visible_scenarios(session, principal, filters), params)
 
 
 @router.get("/{scenario_id}", response_model=ScenarioRead)

@@ -13,6 +13,7 @@ from app.auth.principal import Principal, require_visible
 from app.cases.service import require_project_for_body
 from app.core.crud import apply_changes, check_version, touch
 from app.core.errors import InvalidInput, NotFound
+from app.core.library import LibraryFilters
 from app.core.tags import sync_tags
 from app.models import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
 from app.scenarios import repository
@@ -36,8 +37,10 @@ async def get_scenario(
     return scenario
 
 
-async def visible_scenarios(session: AsyncSession, principal: Principal, **filters: Any) -> Select[TestScenario]:
-    statement = repository.filtered_scenarios(**filters)
+async def visible_scenarios(
+    session: AsyncSession, principal: Principal, filters: LibraryFilters
+) -> Select[TestScenario]:
+    statement = repository.filtered_scenarios(filters)
     return statement.where(await principal.visible_filter(session, TestScenario))
 
 

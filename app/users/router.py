@@ -6,7 +6,7 @@ from sqlalchemy import select
 from app.audit import service as audit
 from app.auth.dependencies import CurrentAdmin, CurrentPrincipal
 from app.core.db import SessionDep
-from app.core.pagination import Page, PageDep, paginate
+from app.core.pagination import Page, PageDep, page_of
 from app.models import User
 from app.users import service
 from app.users.schemas import UserCreate, UserRead
@@ -25,5 +25,4 @@ async def create_user(body: UserCreate, session: SessionDep, _admin: CurrentAdmi
 
 @router.get("", response_model=Page[UserRead])
 async def list_users(session: SessionDep, _admin: CurrentAdmin, params: PageDep) -> dict[str, object]:
-    items, total = await paginate(session, select(User).order_by(User.id), params)
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return await page_of(session, select(User).order_by(User.id), params)

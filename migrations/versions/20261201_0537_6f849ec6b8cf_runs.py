@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('iterations_passed', sa.Integer(), nullable=False),
     sa.Column('iterations_failed', sa.Integer(), nullable=False),
     sa.Column('iterations_error', sa.Integer(), nullable=False),
+    sa.Column('iterations_flaky', sa.Integer(), nullable=False),
     sa.Column('requests_passed', sa.Integer(), nullable=False),
     sa.Column('requests_failed', sa.Integer(), nullable=False),
     sa.Column('requests_error', sa.Integer(), nullable=False),
