@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set TEST_REDIS_URL to run
 class Worker:
     """`celery -A app.tasks.celery_app:celery_app worker -Q exile_scenario_tasks --pool=threads --concurrency=8`."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, *, via_exile_cli: bool = False) -> None:
         self.log = log
         env = {
             **os.environ,
@@ -55,6 +55,8 @@ class Worker:
             "--without-mingle",
             "--without-heartbeat",
         ]
+        if via_exile_cli:  # `uv run exile worker` starts the same worker with the same defaults
+            command = [str(Path(sys.executable).parent / "exile"), "worker", "--loglevel", "INFO"]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -92,7 +94,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def worker(broker: str, tmp_path: Path) -> Iterator[Worker]:
-    started = Worker(tmp_path / "worker.log")
+    started = Worker(tmp_path / "worker.log", via_exile_cli=True)
     yield started
     started.stop()
 
