@@ -55,7 +55,12 @@ class Snapshots:
         return snapshot
 
     def dataset(self, dataset: DatasetSpec | None, scope: Mapping[str, Any]) -> dict[str, Any]:
-        """The fan-out row and the values set or extracted at run time (the scope's top layer)."""
-        values = scope.maps[0] if isinstance(scope, ChainMap) else {}
-        snapshot = {"dataset": dataset.variables if dataset else None, "values": dict(values)}
+        """The data row, the fan-out row and the values set or extracted at run time.
+
+        The row is the fourth layer from the bottom (row, run, scenario, environment: FlowRunner._layers).
+        """
+        maps = scope.maps if isinstance(scope, ChainMap) else [{}]
+        values = maps[0]
+        row = maps[-4] if len(maps) >= 5 else {}
+        snapshot = {"row": row, "dataset": dataset.variables if dataset else None, "values": dict(values)}
         return self._mask.value(snapshot) if self._mask.active else snapshot

@@ -240,6 +240,7 @@ async def test_secrets_are_masked_in_every_snapshot_and_error(engine: Engine):
     assert echoed.dataset is not None and echoed.dataset["values"]["echoed"] == MASK
     assert echoed.assertions[0]["actual"] == MASK and MASK in echoed.assertions[0]["message"]
     assert run.one("step:2").dataset == {
+        "row": {},
         "dataset": {"copy": MASK},
         "values": {"sent_password": "alice", "echoed": MASK},
     }

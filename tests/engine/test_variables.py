@@ -135,5 +135,10 @@ async def test_the_dataset_snapshot_shows_run_time_values_and_the_fan_out_row(en
     )
     result = run.one()
     assert result.dataset_id == 7
-    assert result.dataset == {"dataset": {"sku": "P-1"}, "values": {"echoed_sku": "P-1"}}
+    assert result.dataset == {"row": {}, "dataset": {"sku": "P-1"}, "values": {"echoed_sku": "P-1"}}
     assert result.extracted == {"echoed_sku": "P-1"}
+
+
+async def test_the_dataset_snapshot_records_the_data_row_of_the_iteration(engine: Engine):
+    run = await engine.run(step(query={"user": "{{user}}"}), rows=rows({"user": "ann"}, {"user": "ben"}))
+    assert sorted(r.dataset["row"]["user"] for r in run.results if r.dataset) == ["ann", "ben"]
