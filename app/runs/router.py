@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
@@ -34,15 +35,20 @@ def _run_json(run: ScenarioRun) -> dict[str, Any]:
     return ScenarioRunRead.model_validate(service.run_read(run)).model_dump(mode="json")
 
 
+async def _queued(session: AsyncSession, run: ScenarioRun) -> JSONResponse:
+    """Commit the run's row, then dispatch it, then answer 202: the executor and the client both find it."""
+    await session.commit()
+    await dispatch(run)
+    return JSONResponse(_run_json(run), status_code=202)
+
+
 @router.post("/scenarios/{scenario_id}/runs", response_model=ScenarioRunRead, status_code=202)
 async def run_scenario(
     scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: ScenarioRunCreate | None = None
 ) -> JSONResponse:
     """Queue a run; the row is committed before it is dispatched and before this answers."""
     run = await service.start_scenario_run(session, principal, scenario_id, body or ScenarioRunCreate())
-    await session.commit()
-    await dispatch(run)
-    return JSONResponse(_run_json(run), status_code=202)
+    return await _queued(session, run)
 
 
 @router.post(
@@ -55,10 +61,9 @@ async def run_case(
 ) -> JSONResponse:
     """The "Send" button: up to CASE_RUN_SYNC_LIMIT rows answer with their results, more run in the background."""
     run = await service.start_case_run(session, principal, case_id, body or CaseRunCreate())
-    await session.commit()
     if service.rows_of_case_run(run) > get_settings().case_run_sync_limit:
-        await dispatch(run)
-        return JSONResponse(_run_json(run), status_code=202)
+        return await _queued(session, run)
+    await session.commit()
     await execute_run(get_session_factory(), run.id, worker_name("send"))
     await session.refresh(run)
     items = await session.scalars(
@@ -121,9 +126,7 @@ async def rerun(
 ) -> JSONResponse:
     """A new run, linked to this one, of the iterations that did not pass (or all of them)."""
     run = await service.rerun(session, principal, run_id, body or RerunCreate())
-    await session.commit()
-    await dispatch(run)
-    return JSONResponse(_run_json(run), status_code=202)
+    return await _queued(session, run)
 
 
 @router.get("/scenario-runs/{run_id}/request-runs", response_model=Page[ApiRequestRunRead])
