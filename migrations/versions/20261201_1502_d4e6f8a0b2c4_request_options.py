@@ -1,0 +1,20 @@
+"""request options: follow_redirects per case
+
+Revision ID: d4e6f8a0b2c4
+Revises: c3d5e7f9a1b2
+Create Date: 2026-12-01 15:02:00
+"""
+from collections.abc import Sequence
+
+revision: str = 'd4e6f8a0b2c4'
+down_revision: str | None = 'c3d5e7f9a1b2'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
