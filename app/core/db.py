@@ -27,6 +27,8 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: 
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
         **extra,
+        # Bound values are tokens, password hashes and secrets: never put them in an error message or a log.
+        "hide_parameters": True,
     }
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
