@@ -15,6 +15,7 @@ from app.api import api_router
 from app.core.bootstrap import configure_logging, startup
 from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.runs.executor import reap_stale_runs
 
@@ -49,8 +50,11 @@ def create_app() -> FastAPI:
         description="API test automation: cases, data-driven runs, business-flow scenarios and run records.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from local assets, not a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(api_router, prefix="/api/v1")
 
     @app.get("/health", tags=["health"])
