@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -81,13 +82,16 @@ def test_first_start_on_an_empty_directory_creates_one_admin_across_workers(tmp_
         _wait_healthy(port, server)
         time.sleep(1)  # let the second worker finish its start-up too
         password_file = tmp_path / ".exile" / "initial_admin_password"
-        lines = dict(line.split(": ", 1) for line in password_file.read_text().splitlines())
+        # The file holds the password alone (one line), so `$(cat .exile/initial_admin_password)` works.
+        [password] = password_file.read_text().splitlines()
+        lines = {"email": "admin@exile.local", "password": password}
         me = _sign_in(port, lines["email"], lines["password"])
         assert me.status_code == 200 and me.json()["is_admin"] is True
     finally:
         log = _stop(server)
     assert log.count("Exile created the first admin account") == 1, log
     assert lines["password"] in log
+    assert re.search(r"database: sqlite\+aiosqlite:///\S*\.exile/exile\.db; executor: inline", log), log
     assert (tmp_path / ".exile" / "exile.db").exists()
     assert (tmp_path / ".exile" / "secret_key").stat().st_mode & 0o077 == 0
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from app.audit import service as audit
 from app.auth import throttle
 from app.auth.dependencies import CurrentPrincipal, CurrentUser, client_ip
+from app.core.bootstrap import forget_initial_admin_password
+from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import AppError, Forbidden, InvalidInput, Unauthorized
 from app.core.schemas import InputModel
@@ -83,4 +85,5 @@ async def change_password(body: PasswordChange, session: SessionDep, principal: 
     user.password_changed_at = utcnow()
     await audit.record(session, principal, "password_change", "user", user.id, None)
     await session.commit()
+    forget_initial_admin_password(get_settings(), user.email)
     return Response(status_code=204)

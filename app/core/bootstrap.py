@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from filelock import FileLock
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
@@ -92,14 +95,23 @@ async def _create_admin(session: AsyncSession, settings: Settings, password: str
     return password
 
 
+def admin_password_file(settings: Settings) -> Path:
+    """Holds the first admin's one-time password alone, so `$(cat ...)` gives exactly the password."""
+    return settings.data_dir / ADMIN_PASSWORD_FILE
+
+
 def _announce_admin(settings: Settings, password: str) -> None:
-    path = settings.data_dir / ADMIN_PASSWORD_FILE
-    path.write_text(f"email: {settings.initial_admin_email}\npassword: {password}\n")
+    path = admin_password_file(settings)
+    # Created 0600 from the start: the password is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{password}\n")
     path.chmod(0o600)
     bar = "*" * 72
     logger.warning(
         "\n%s\nExile created the first admin account.\n  email:    %s\n  password: %s\n"
-        "This password is shown once; it is also in %s.\nSign in and change it.\n%s",
+        "This password is shown once; it is also in %s (the password alone; the file is removed once\n"
+        "this admin changes the password). Sign in and change it.\n%s",
         bar,
         settings.initial_admin_email,
         password,
@@ -118,8 +130,32 @@ def _startup_locked(settings: Settings, url: str) -> None:
             _announce_admin(settings, password)
 
 
+def describe_database(url: str) -> str:
+    """The database a URL points at, for the log: backend, host, port and name, never the password."""
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def describe_executor(settings: Settings) -> str:
+    """Where runs execute: inline, or celery with its broker's address (never its password)."""
+    if settings.executor != "celery" or not settings.celery_broker_url:
+        return settings.executor
+    broker = urlsplit(settings.celery_broker_url)
+    where = f"{broker.scheme}://{broker.hostname or ''}" + (f":{broker.port}" if broker.port else "") + broker.path
+    return f"celery (broker {where}, queue exile_scenario_tasks)"
+
+
+def forget_initial_admin_password(settings: Settings, email: str) -> None:
+    """The first admin chose a password of their own: the one-time password file has served its purpose."""
+    if email.strip().lower() != settings.initial_admin_email.strip().lower():
+        return
+    admin_password_file(settings).unlink(missing_ok=True)
+
+
 async def startup(settings: Settings) -> None:
     """Everything a server process does before it serves."""
     settings.check_production_ready()
     settings.signing_key()
-    await asyncio.to_thread(_startup_locked, settings, settings.resolved_database_url)
+    url = settings.resolved_database_url
+    logger.info("database: %s; executor: %s", describe_database(url), describe_executor(settings))
+    await asyncio.to_thread(_startup_locked, settings, url)
