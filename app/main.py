@@ -22,22 +22,24 @@ from app.runs.executor import reap_stale_runs
 logger = logging.getLogger("exile")
 
 
-async def _reap_forever(interval_s: float) -> None:
+async def _reap_forever() -> None:
     """Runs whose executor died (a killed worker, a restarted server) end `interrupted`, not `running` forever."""
     settings = get_settings()
     while True:
         try:
-            await reap_stale_runs(get_session_factory(), settings.run_stale_after_seconds)
+            await reap_stale_runs(
+                get_session_factory(), settings.run_stale_after_seconds, settings.run_queued_timeout_seconds
+            )
         except Exception:
             logger.exception("reaping stale runs failed")
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(settings.run_reaper_interval_seconds)
 
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
     await startup(get_settings())
-    reaper = asyncio.ensure_future(_reap_forever(30.0))
+    reaper = asyncio.ensure_future(_reap_forever())
     yield
     reaper.cancel()
     await asyncio.gather(reaper, return_exceptions=True)

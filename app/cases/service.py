@@ -16,6 +16,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.library import LibraryFilters
 from app.core.tags import sync_tags
 from app.models import ApiRequest, ApiRequestDataset, ApiRequestTag, Project
+from app.runs import guard
 
 
 def describe_scenarios(scenarios: list[Any]) -> str:
@@ -85,6 +86,7 @@ async def update_case(session: AsyncSession, principal: Principal, case_id: int,
 
 async def delete_case(session: AsyncSession, principal: Principal, case_id: int) -> None:
     case = await get_case(session, principal, case_id, "edit")
+    await guard.check_case(session, case)  # first: while a run uses it, the answer names that run
     using = await repository.scenarios_using_case(session, case)
     if using:
         raise Conflict(

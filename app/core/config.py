@@ -53,12 +53,20 @@ class Settings(BaseSettings):
     initial_admin_email: str = "admin@exile.local"
 
     body_snapshot_limit: int = 65536
-    # Executors: a running run updates heartbeat_at this often; one silent for stale_after is interrupted.
+    # Executors: a running run updates heartbeat_at this often; one silent for stale_after is interrupted
+    # by a reaper that looks every reaper_interval (so within stale_after + reaper_interval of dying).
     run_heartbeat_seconds: float = 2.0
-    run_stale_after_seconds: float = 60.0
+    run_stale_after_seconds: float = 20.0
+    run_reaper_interval_seconds: float = 5.0
+    # A Celery run nobody claimed within this time is dispatched once more; after twice this, it ends `error`.
+    run_queued_timeout_seconds: float = 600.0
     run_batch_size: int = 500
+    # Results are written at least this often (and per run_batch_size): what a killed executor loses.
+    run_flush_seconds: float = 0.5
     # A case's "Send" with at most this many rows answers with the results; more goes to the background.
     case_run_sync_limit: int = 100
+    # With Celery, "Send" waits this long for the worker to finish before answering 202 with the run.
+    case_run_wait_seconds: float = 30.0
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
 

@@ -85,6 +85,9 @@ class FlowRunner:
         self._burst = rate.get("burst")
         self._carried: dict[str, Any] = {}
         self._stop_reason = "cancelled"  # what a request abandoned in flight is recorded with
+        # The first final failed/error result of each part ("setup", "step", "teardown"): the run's error names it.
+        self._first_failure: dict[str, StepResult] = {}
+        self._teardown_started = False
 
     # ---- the whole run -------------------------------------------------------------------------
     async def run(self) -> FlowOutcome:
@@ -103,6 +106,9 @@ class FlowRunner:
                 work.cancel()
             # Wait for the work to unwind, so nothing of this run is still sending when we return.
             await asyncio.gather(work, return_exceptions=True)
+            if work.cancelled() and not self._teardown_started:
+                # Steps never started are recorded (skipped, with the reason), so the records add up.
+                await self._record_not_started(self.teardown, -1, 1, None)
         finally:
             watcher.cancel()
             if not work.done():  # we were cancelled ourselves: take the run down with us
@@ -139,16 +145,44 @@ class FlowRunner:
             except RowSourceError as exc:
                 error = str(exc)  # teardown still runs: clean up what the iterations made
         teardown_status = "passed"
+        self._teardown_started = True
         if self.teardown:
             teardown_status = await self._run_sequence(
                 self.teardown, -1, 1, dict(base), {}, self._layers({}), buffer=None, stop=False
             )
         if error is not None:
             return "error", error
-        failed_parts = setup_status not in ("passed", "skipped") or teardown_status not in ("passed", "skipped")
-        if failed_parts or self.iterations.failed or self.iterations.error:
-            return "failed", None
+        reasons = []
+        if setup_status not in ("passed", "skipped"):
+            reasons.append(f"setup {self._describe_failure('setup')}; no iteration ran")
+        if self.iterations.failed or self.iterations.error:
+            reasons.append(self._describe_iterations())
+        if teardown_status not in ("passed", "skipped"):
+            reasons.append(f"teardown {self._describe_failure('teardown')}")
+        if reasons:
+            return "failed", "; ".join(reasons)
         return "passed", None
+
+    def _describe_failure(self, part: str) -> str:
+        """The first final failure of a part, as: step 'login' failed: <why> (already masked)."""
+        result = self._first_failure.get(part)
+        if result is None:
+            return "failed"
+        why = result.error
+        if why is None:
+            failed_checks = [check for check in result.assertions if not check.get("passed")]
+            why = str(failed_checks[0].get("message")) if failed_checks else result.status
+        where = f"iteration {result.iteration}, " if result.iteration >= 0 else ""
+        return f"{where}step '{result.name}' {'failed' if result.status == 'failed' else 'ended in error'}: {why}"[:500]
+
+    def _describe_iterations(self) -> str:
+        counted = self.iterations.passed + self.iterations.failed + self.iterations.error
+        parts = []
+        if self.iterations.failed:
+            parts.append(f"{self.iterations.failed} of {counted} iterations failed")
+        if self.iterations.error:
+            parts.append(f"{self.iterations.error} of {counted} iterations ended in error")
+        return f"{', '.join(parts)} (first: {self._describe_failure('step')})"
 
     def _layers(self, row: Mapping[str, Any]) -> list[Any]:
         """Scope layers below the step's, highest first (DESIGN 4 order, reversed for ChainMap).
@@ -247,18 +281,26 @@ class FlowRunner:
         stop_on_failure = self.options.stop_on_failure if stop is None else stop
         statuses: list[str] = []
         broken = False
-        for step in steps:
+        for index, step in enumerate(steps):
             if not step.spec.enabled:
                 continue
             if broken and stop_on_failure:
                 await self._record_skip(step, iteration, iteration_attempt, "an earlier step failed", buffer)
                 statuses.append("skipped")
                 continue
-            if step.fan_out is not None:
-                status = await self._run_fan_out(step, iteration, iteration_attempt, runtime, cookies, layers, buffer)
-            else:
-                scope = ChainMap(runtime, step.spec.variables, *layers)
-                status = await self._run_step(step, iteration, iteration_attempt, scope, runtime, cookies, None, buffer)
+            try:
+                if step.fan_out is not None:
+                    status = await self._run_fan_out(
+                        step, iteration, iteration_attempt, runtime, cookies, layers, buffer
+                    )
+                else:
+                    scope = ChainMap(runtime, step.spec.variables, *layers)
+                    status = await self._run_step(
+                        step, iteration, iteration_attempt, scope, runtime, cookies, None, buffer
+                    )
+            except asyncio.CancelledError:  # cancelled or timed out: the steps after this one never start
+                await self._record_not_started(steps[index + 1 :], iteration, iteration_attempt, buffer)
+                raise
             statuses.append(status)
             if status in ("failed", "error"):
                 broken = True
@@ -281,12 +323,20 @@ class FlowRunner:
             return "skipped"
 
         async def one(dataset: DatasetSpec) -> str:
-            async with self._fan_out_slots:
-                own_runtime = dict(runtime)
-                scope = ChainMap(own_runtime, dataset.variables, step.spec.variables, *layers)
-                return await self._run_step(
-                    step, iteration, iteration_attempt, scope, own_runtime, dict(cookies), dataset, buffer
-                )
+            started = False
+            try:
+                async with self._fan_out_slots:
+                    started = True
+                    own_runtime = dict(runtime)
+                    scope = ChainMap(own_runtime, dataset.variables, step.spec.variables, *layers)
+                    return await self._run_step(
+                        step, iteration, iteration_attempt, scope, own_runtime, dict(cookies), dataset, buffer
+                    )
+            except asyncio.CancelledError:
+                if not started:  # still waiting for a slot: recorded as never started
+                    why = f"not started: {self._stop_reason}"
+                    await self._record_skip(step, iteration, iteration_attempt, why, buffer, dataset)
+                raise
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -308,6 +358,8 @@ class FlowRunner:
         buffer: list[StepResult] | None,
     ) -> str:
         if self.cancel.is_set():
+            why = f"not started: {self._stop_reason}"
+            await self._record_skip(step, iteration, iteration_attempt, why, buffer, dataset)
             raise asyncio.CancelledError
         if step.skip_if is not None:
             try:
@@ -594,6 +646,14 @@ class FlowRunner:
     ) -> None:
         await self._emit_simple(step, iteration, iteration_attempt, dataset, "skipped", why, buffer)
 
+    async def _record_not_started(
+        self, steps: list[CompiledStep], iteration: int, iteration_attempt: int, buffer: list[StepResult] | None
+    ) -> None:
+        why = f"not started: {self._stop_reason}"
+        for step in steps:
+            if step.spec.enabled:
+                await self._record_skip(step, iteration, iteration_attempt, why, buffer)
+
     async def _emit_simple(
         self,
         step: CompiledStep,
@@ -629,6 +689,8 @@ class FlowRunner:
             return
         if result.is_final:
             self.requests.add(result.status, result.flaky)
+            if result.status in ("failed", "error"):
+                self._first_failure.setdefault(result.step_key.split(":", 1)[0], result)
         await self.sink.put(result)
 
 

@@ -18,6 +18,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.secret_box import seal
 from app.environments.schemas import SECRET_MASK, EnvironmentCreate, EnvironmentUpdate
 from app.models import Environment
+from app.runs import guard
 
 
 async def _check_name_free(session: AsyncSession, project_id: int, name: str, own_id: int | None = None) -> None:
@@ -102,6 +103,7 @@ async def list_environments(session: AsyncSession, principal: Principal, project
 
 async def delete_environment(session: AsyncSession, principal: Principal, environment_id: int) -> None:
     environment = await get_environment(session, principal, environment_id, "manage")
+    await guard.check_environment(session, environment)
     await audit.deleted(session, principal, "environment", environment)
     await session.delete(environment)
     await session.flush()

@@ -53,6 +53,8 @@ class ScenarioRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the reaper sent an unclaimed run's task a second time (its first message was lost).
+    redispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(LongText, nullable=True)

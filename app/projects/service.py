@@ -21,6 +21,7 @@ from app.models import (
     TestScenarioCase,
 )
 from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.runs import guard
 
 
 async def get_project(session: AsyncSession, principal: Principal, project_id: int, action: str = "read") -> Project:
@@ -53,6 +54,7 @@ async def update_project(session: AsyncSession, principal: Principal, project_id
 
 async def delete_project(session: AsyncSession, principal: Principal, project_id: int) -> None:
     project = await get_project(session, principal, project_id, "own")
+    await guard.check_project(session, project)
     await audit.deleted(session, principal, "project", project)
     scenario_ids = select(TestScenario.id).where(TestScenario.project_id == project.id)
     case_ids = select(ApiRequest.id).where(ApiRequest.project_id == project.id)

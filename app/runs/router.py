@@ -14,7 +14,7 @@ from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs import service
-from app.runs.dispatch import dispatch
+from app.runs.dispatch import dispatch, wait_until_ended
 from app.runs.executor import execute_run, worker_name
 from app.runs.schemas import (
     ApiRequestRunDetail,
@@ -59,12 +59,23 @@ async def run_scenario(
 async def run_case(
     case_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: CaseRunCreate | None = None
 ) -> JSONResponse:
-    """The "Send" button: up to CASE_RUN_SYNC_LIMIT rows answer with their results, more run in the background."""
+    """The "Send" button: up to CASE_RUN_SYNC_LIMIT rows answer with their results, more run in the background.
+
+    With Celery the run goes to the workers like any other, and this waits up to CASE_RUN_WAIT_SECONDS
+    for it to end (202 with the run when it has not), so the record's executor is the one that ran it.
+    """
+    settings = get_settings()
     run = await service.start_case_run(session, principal, case_id, body or CaseRunCreate())
-    if service.rows_of_case_run(run) > get_settings().case_run_sync_limit:
+    if service.rows_of_case_run(run) > settings.case_run_sync_limit:
         return await _queued(session, run)
     await session.commit()
-    await execute_run(get_session_factory(), run.id, worker_name("send"))
+    if run.executor == "celery":
+        await dispatch(run)
+        if not await wait_until_ended(run.id, settings.case_run_wait_seconds):
+            await session.refresh(run)
+            return JSONResponse(_run_json(run), status_code=202)
+    else:
+        await execute_run(get_session_factory(), run.id, worker_name("send"))
     await session.refresh(run)
     items = await session.scalars(
         select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run.id).order_by(ApiRequestRun.id)

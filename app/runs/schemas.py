@@ -44,12 +44,20 @@ class RerunCreate(InputModel):
 
 
 class RunCounts(ReadModel):
+    """passed + failed + error + skipped = total (flaky counts some of the passed)."""
+
     total: int | None = None
     passed: int
     failed: int
     error: int
     skipped: int = 0
     flaky: int = 0
+
+
+class IterationCounts(RunCounts):
+    """passed + failed + error + not_run = total."""
+
+    not_run: int = 0
 
 
 class ScenarioRunRead(ReadModel):
@@ -69,7 +77,7 @@ class ScenarioRunRead(ReadModel):
     settings: dict[str, Any]
     rerun_of_id: int | None
     only_iterations: list[int] | None
-    iterations: RunCounts
+    iterations: IterationCounts
     requests: RunCounts
     created_at: datetime
     started_at: datetime | None

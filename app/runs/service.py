@@ -12,7 +12,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal
 from app.cases.service import get_case
 from app.core.config import get_settings
-from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from app.core.roles import at_least
 from app.models import (
     ApiRequest,
@@ -56,6 +56,10 @@ async def _environment(session: AsyncSession, project_id: int, environment_id: i
         )
 
 
+class NothingToRun(AppError):
+    status_code, code = 422, "nothing_to_run"
+
+
 def _trigger(principal: Principal, asked: str | None) -> str:
     return asked or ("api" if principal.token is not None else "manual")
 
@@ -69,6 +73,14 @@ async def start_scenario_run(
     rerun_of: ScenarioRun | None = None,
 ) -> ScenarioRun:
     scenario = await get_scenario(session, principal, scenario_id, "run")
+    enabled_steps = await session.scalar(
+        select(func.count())
+        .select_from(TestScenarioCase)
+        .where(TestScenarioCase.scenario_id == scenario.id, TestScenarioCase.enabled.is_(True))
+    )
+    if not enabled_steps:  # a run that tests nothing must never pass (CI would go green on it)
+        message = f"scenario {scenario.id} '{scenario.name}' has no enabled steps: add or enable a step, then run it"
+        raise NothingToRun(message, details=[{"loc": ["path", "scenario_id"], "msg": "no enabled steps"}])
     role = await principal.role_in(session, scenario.project_id)
     step_case_ids = set(
         await session.scalars(select(TestScenarioCase.case_id).where(TestScenarioCase.scenario_id == scenario.id))
@@ -213,14 +225,19 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: int, acti
 def run_read(run: ScenarioRun) -> dict[str, Any]:
     fields = {column: getattr(run, column) for column in ScenarioRun.__table__.columns.keys()}
     finished = run.finished_at
+    counted = run.iterations_passed + run.iterations_failed + run.iterations_error
     fields["iterations"] = {
         "total": run.iterations_total,
         "passed": run.iterations_passed,
         "failed": run.iterations_failed,
         "error": run.iterations_error,
         "flaky": run.iterations_flaky,
+        # Not run to the end: not yet, or never (cancelled, timed out, interrupted, setup failed).
+        "not_run": max(0, (run.iterations_total or 0) - counted),
     }
     fields["requests"] = {
+        # Final results recorded (a retried step counts once); flaky is part of passed.
+        "total": run.requests_passed + run.requests_failed + run.requests_error + run.requests_skipped,
         "passed": run.requests_passed,
         "failed": run.requests_failed,
         "error": run.requests_error,

@@ -16,6 +16,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.core.library import LibraryFilters
 from app.core.tags import sync_tags
 from app.models import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
+from app.runs import guard
 from app.scenarios import repository
 from app.scenarios.schemas import (
     ScenarioCloneRequest,
@@ -181,6 +182,7 @@ async def _check_shareable(session: AsyncSession, scenario: TestScenario, data: 
 
 async def delete_scenario(session: AsyncSession, principal: Principal, scenario_id: int) -> None:
     scenario = await get_scenario(session, principal, scenario_id, "edit")
+    await guard.check_scenario(session, scenario)
     steps = _steps_state(await repository.steps_of(session, scenario.id))
     rows = _rows_state(await repository.rows_of(session, scenario.id))
     await audit.deleted(session, principal, "scenario", scenario, tags=scenario.tags, steps=steps, datasets=rows)

@@ -24,7 +24,9 @@ celery_app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     # Longer than any run: a redelivery of a run in progress is absorbed by the atomic claim anyway.
-    broker_transport_options={"visibility_timeout": 12 * 3600},
+    # socket_connect_timeout: an unreachable broker answers the API with 503 in seconds, not minutes.
+    broker_transport_options={"visibility_timeout": 12 * 3600, "socket_connect_timeout": 5},
+    task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )

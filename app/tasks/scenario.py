@@ -44,7 +44,10 @@ def run_scenario_task(scenario_run_id: int) -> str | None:
 @celery_app.task(name="reap_stale_runs_task")
 def reap_stale_runs_task() -> int:
     loop, sessions = _thread_context()
-    return loop.run_until_complete(reap_stale_runs(sessions, get_settings().run_stale_after_seconds))
+    settings = get_settings()
+    return loop.run_until_complete(
+        reap_stale_runs(sessions, settings.run_stale_after_seconds, settings.run_queued_timeout_seconds)
+    )
 
 
 @worker_ready.connect
@@ -57,6 +60,6 @@ def _start_reaper(**_kwargs: object) -> None:
                 reap_stale_runs_task()
             except Exception:
                 logger.exception("reaping stale runs failed")
-            time.sleep(30)
+            time.sleep(get_settings().run_reaper_interval_seconds)
 
     threading.Thread(target=loop, name="exile-reaper", daemon=True).start()

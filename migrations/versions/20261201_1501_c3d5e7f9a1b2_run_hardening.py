@@ -6,6 +6,11 @@ Create Date: 2026-12-01 15:01:00
 """
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+from app.models.base import UTCDateTime
+
 revision: str = 'c3d5e7f9a1b2'
 down_revision: str | None = 'b7e1a9c2d4f0'
 branch_labels: str | Sequence[str] | None = None
@@ -13,8 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('scenario_runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('redispatched_at', UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('scenario_runs', schema=None) as batch_op:
+        batch_op.drop_column('redispatched_at')
