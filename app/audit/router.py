@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -9,12 +9,13 @@ from sqlalchemy import select
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.principal import require_project
 from app.core.db import SessionDep
+from app.core.errors import SIGNED_IN, InvalidInput, error_responses
 from app.core.pagination import Page, PageDep, page_of
 from app.core.roles import at_least
-from app.core.schemas import QueryId, ReadModel
+from app.core.schemas import MAX_ID, QueryDateTime, QueryId, QueryText, ReadModel
 from app.models import AuditLog
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=error_responses(*SIGNED_IN))
 
 
 class AuditEntryRead(ReadModel):
@@ -30,21 +31,17 @@ class AuditEntryRead(ReadModel):
     ip: str | None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-@router.get("", response_model=Page[AuditEntryRead])
+@router.get("", response_model=Page[AuditEntryRead], responses=error_responses(403, 404))
 async def list_audit(
     session: SessionDep,
     principal: CurrentPrincipal,
     params: PageDep,
     project_id: QueryId = None,
-    actor: Annotated[str | None, Query(max_length=400, description="an email (or part of one) or a user id")] = None,
-    entity: Annotated[str | None, Query(max_length=32)] = None,
-    action: Annotated[str | None, Query(max_length=32)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    actor: Annotated[QueryText, Query(max_length=400, description="an email (or part of one) or a user id")] = None,
+    entity: Annotated[QueryText, Query(max_length=32)] = None,
+    action: Annotated[QueryText, Query(max_length=32)] = None,
+    since: QueryDateTime = None,
+    until: QueryDateTime = None,
 ) -> dict[str, object]:
     """Project admins read their projects' trail; site admins read everything. Newest first; read only."""
     statement = select(AuditLog)
@@ -55,15 +52,22 @@ async def list_audit(
         roles = await principal.roles(session)
         statement = statement.where(AuditLog.project_id.in_([p for p, r in roles.items() if at_least(r, "admin")]))
     if actor:
-        statement = statement.where(
-            AuditLog.actor_id == int(actor) if actor.isdigit() else AuditLog.actor.icontains(actor, autoescape=True)
-        )
+        statement = statement.where(_actor_filter(actor))
     if entity:
         statement = statement.where(AuditLog.entity == entity)
     if action:
         statement = statement.where(AuditLog.action == action)
     if since:
-        statement = statement.where(AuditLog.at >= _utc(since))
+        statement = statement.where(AuditLog.at >= since)
     if until:
-        statement = statement.where(AuditLog.at < _utc(until))
+        statement = statement.where(AuditLog.at < until)
     return await page_of(session, statement.order_by(AuditLog.id.desc()), params)
+
+
+def _actor_filter(actor: str) -> Any:
+    """ASCII digits are a user id (`²` is a digit to str.isdigit, not to int); anything else is email text."""
+    if not (actor.isascii() and actor.isdigit()):
+        return AuditLog.actor.icontains(actor, autoescape=True)
+    if not 1 <= int(actor) <= MAX_ID:
+        raise InvalidInput(f"actor: a user id is between 1 and {MAX_ID}", loc=["query", "actor"])
+    return AuditLog.actor_id == int(actor)

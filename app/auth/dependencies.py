@@ -35,16 +35,11 @@ async def current_principal(
     claims = decode_access_token(token)
     if claims is None:
         raise Unauthorized("The bearer token is invalid or has expired; sign in again")
-    try:
-        user_id = int(claims["sub"])
-    except (TypeError, ValueError):
-        raise Unauthorized("The bearer token is invalid or has expired; sign in again") from None
-    user = await session.get(User, user_id)
+    user = await session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The account behind this token no longer exists or is disabled")
     if user.password_changed_at is not None:
-        issued_ms = int(claims.get("iat_ms") or int(claims.get("iat", 0)) * 1000)
-        if issued_ms < int(user.password_changed_at.timestamp() * 1000):
+        if claims.issued_ms < int(user.password_changed_at.timestamp() * 1000):
             raise Unauthorized("The password changed after this token was issued; sign in again")
     return Principal(user=user, ip=client_ip(request))
 

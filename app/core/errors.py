@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -71,8 +71,55 @@ def error_body(code: str, message: str, details: Sequence[dict[str, Any]] = ()) 
     return {"error": {"code": code, "message": message, "details": list(details)}}
 
 
+class ErrorDetail(BaseModel):
+    """One thing wrong: where (`loc`, e.g. ["body", "steps", 0, "case_id"]) and what (`msg`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorInfo
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8, or not the JSON or form this operation takes).",
+    401: "Not signed in, or the token is invalid, expired or revoked.",
+    403: "Signed in, but your role (or an API token) does not allow this.",
+    404: "Not found, or not visible to you.",
+    409: "Conflicts with the current state: a stale `version`, a duplicate, or a record in use.",
+    413: "The request body is larger than the server accepts.",
+    422: "Invalid input: `details` names each field (and list index) and what is wrong.",
+    429: "Too many attempts: wait for the time the message (and `Retry-After`) gives.",
+    503: "The database (or the run broker) did not answer; nothing was saved.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses an operation can answer, each with the error body's schema."""
+    return {code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+# What nearly every signed-in operation can answer; routers add the rest per route.
+SIGNED_IN = (401, 422, 503)
+# What any operation that reads a request body can answer on top.
+WITH_BODY = (400, 413, 422)
+
+
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be sent
+    if isinstance(value, int | float | bool) or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -86,10 +133,12 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     details = []
     for err in errors:
         loc = [part for part in err.get("loc", ()) if part not in ("function-after",)]
+        if err.get("type") == "unstorable_value":
+            loc += (err.get("ctx") or {}).get("path", [])  # the place inside a free-form JSON value
         msg = err.get("msg", "invalid value")
         if isinstance(msg, str) and msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
-        details.append({"loc": _json_safe(loc), "msg": msg, "type": err.get("type")})
+        details.append({"loc": _json_safe(loc), "msg": _json_safe(msg), "type": err.get("type")})
     return details
 
 
@@ -122,7 +171,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 403: "forbidden"}
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "not_authenticated",
+            403: "forbidden",
+            413: "body_too_large",
+        }
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,

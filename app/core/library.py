@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 from sqlalchemy import Select, select
 
-from app.core.schemas import QueryId, Status
+from app.core.schemas import QueryId, QueryText, Status
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class LibraryFilters:
 def _library_filters(
     project_id: QueryId = None,
     status: Status | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the name or description")] = None,
+    tag: Annotated[QueryText, Query(max_length=64)] = None,
+    q: Annotated[QueryText, Query(max_length=200, description="text in the name or description")] = None,
 ) -> LibraryFilters:
     return LibraryFilters(project_id=project_id, status=status, tag=tag, text=q)
 

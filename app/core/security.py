@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from app.core.config import get_settings
 
 TOKEN_ALGORITHM = "HS256"
+MAX_USER_ID = 2**63 - 1  # ids are signed 64-bit; a larger `sub` must not reach the database
 
 
 @lru_cache
@@ -61,10 +62,37 @@ def create_access_token(user_id: int, *, expires_minutes: int | None = None) -> 
     return jwt.encode(payload, _signing_key(), algorithm=TOKEN_ALGORITHM)
 
 
-def decode_access_token(token: str) -> dict[str, Any] | None:
-    """The token's claims, or None if it is forged, expired or not an access token."""
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    issued_ms: int  # when it was signed, in ms since the epoch (0 if unknown)
+
+
+def _as_int(value: object) -> int | None:
+    """An integer claim as an int: JSON ints, or digit strings like `sub`; never bool, float or `²`."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)
+    return None
+
+
+def decode_access_token(token: str) -> AccessClaims | None:
+    """The token's claims, or None if it is forged, expired, not an access token, or its claims are out of range.
+
+    Even a validly signed token is only trusted as far as its claims make sense: a `sub` that is not an id
+    a user could have is refused here, not by the database driver.
+    """
     try:
         claims = jwt.decode(token, _signing_key(), algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:
         return None
-    return claims if claims.get("typ") == "access" else None
+    user_id = _as_int(claims.get("sub"))
+    if claims.get("typ") != "access" or user_id is None or not 1 <= user_id <= MAX_USER_ID:
+        return None
+    issued_ms = _as_int(claims.get("iat_ms"))
+    if issued_ms is None:
+        issued_ms = (_as_int(claims.get("iat")) or 0) * 1000
+    return AccessClaims(user_id=user_id, issued_ms=issued_ms)

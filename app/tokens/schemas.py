@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 from pydantic import Field, field_validator
 
 from app.core.roles import Role
-from app.core.schemas import InputModel, Name, ReadModel
+from app.core.schemas import InputModel, Name, ReadModel, UtcDateTime
 
 
 class TokenCreate(InputModel):
     name: Name
     role: Role = "runner"
-    expires_at: datetime | None = Field(None, description="ISO 8601; none = until revoked.")
+    expires_at: UtcDateTime | None = Field(None, description="ISO 8601; none = until revoked.")
 
     @field_validator("expires_at")
     @classmethod
