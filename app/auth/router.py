@@ -13,7 +13,7 @@ from app.auth.dependencies import CurrentPrincipal, CurrentUser, client_ip
 from app.core.bootstrap import forget_initial_admin_password
 from app.core.config import get_settings
 from app.core.db import SessionDep
-from app.core.errors import AppError, Forbidden, InvalidInput, Unauthorized
+from app.core.errors import WITH_BODY, AppError, Forbidden, InvalidInput, Unauthorized, error_responses
 from app.core.schemas import InputModel
 from app.core.security import burn_password_check, create_access_token, hash_password, verify_password
 from app.models import User
@@ -21,7 +21,7 @@ from app.models.base import utcnow
 from app.users.schemas import Password, UserRead
 from app.users.service import get_by_email
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses(401, 503))
 
 
 class TokenRead(BaseModel):
@@ -38,7 +38,7 @@ class PasswordChange(InputModel):
     new_password: Password
 
 
-@router.post("/token", response_model=TokenRead)
+@router.post("/token", response_model=TokenRead, responses=error_responses(*WITH_BODY, 429))
 async def issue_token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, response: Response
 ) -> TokenRead:
@@ -70,7 +70,7 @@ async def me(user: CurrentUser) -> User:
     return user
 
 
-@router.post("/password", status_code=204)
+@router.post("/password", status_code=204, responses=error_responses(*WITH_BODY, 403, 429))
 async def change_password(body: PasswordChange, session: SessionDep, principal: CurrentPrincipal) -> Response:
     """Change your own password; every token issued before now stops working."""
     if principal.token is not None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
 from app.core.db import SessionDep, get_session_factory
+from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
 from app.models import ApiRequestRun, ScenarioRun
@@ -26,7 +27,7 @@ from app.runs.schemas import (
     ScenarioRunRead,
 )
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=error_responses(*SIGNED_IN))
 RunStatus = Literal["queued", "running", "passed", "failed", "error", "cancelled", "interrupted"]
 ResultStatus = Literal["passed", "failed", "error", "skipped"]
 
@@ -42,7 +43,12 @@ async def _queued(session: AsyncSession, run: ScenarioRun) -> JSONResponse:
     return JSONResponse(_run_json(run), status_code=202)
 
 
-@router.post("/scenarios/{scenario_id}/runs", response_model=ScenarioRunRead, status_code=202)
+@router.post(
+    "/scenarios/{scenario_id}/runs",
+    response_model=ScenarioRunRead,
+    status_code=202,
+    responses=error_responses(*WITH_BODY, 403, 404, 409),
+)
 async def run_scenario(
     scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: ScenarioRunCreate | None = None
 ) -> JSONResponse:
@@ -54,7 +60,10 @@ async def run_scenario(
 @router.post(
     "/cases/{case_id}/run",
     response_model=CaseRunResult,
-    responses={202: {"model": ScenarioRunRead, "description": "more rows than answer at once: queued"}},
+    responses={
+        202: {"model": ScenarioRunRead, "description": "more rows than answer at once: queued"},
+        **error_responses(*WITH_BODY, 403, 404, 409),
+    },
 )
 async def run_case(
     case_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: CaseRunCreate | None = None
@@ -117,13 +126,13 @@ async def list_runs(
     }
 
 
-@router.get("/scenario-runs/{run_id}", response_model=ScenarioRunRead)
+@router.get("/scenario-runs/{run_id}", response_model=ScenarioRunRead, responses=error_responses(404))
 async def get_run(run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Status, live counts and timings."""
     return service.run_read(await service.get_run(session, principal, run_id))
 
 
-@router.post("/scenario-runs/{run_id}/cancel", response_model=ScenarioRunRead)
+@router.post("/scenario-runs/{run_id}/cancel", response_model=ScenarioRunRead, responses=error_responses(403, 404, 409))
 async def cancel_run(run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Works whichever process executes the run: the executor polls the flag in the database."""
     run = await service.cancel_run(session, principal, run_id)
@@ -131,7 +140,12 @@ async def cancel_run(run_id: PathId, session: SessionDep, principal: CurrentPrin
     return service.run_read(run)
 
 
-@router.post("/scenario-runs/{run_id}/rerun", response_model=ScenarioRunRead, status_code=202)
+@router.post(
+    "/scenario-runs/{run_id}/rerun",
+    response_model=ScenarioRunRead,
+    status_code=202,
+    responses=error_responses(*WITH_BODY, 403, 404, 409),
+)
 async def rerun(
     run_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: RerunCreate | None = None
 ) -> JSONResponse:
@@ -140,7 +154,9 @@ async def rerun(
     return await _queued(session, run)
 
 
-@router.get("/scenario-runs/{run_id}/request-runs", response_model=Page[ApiRequestRunRead])
+@router.get(
+    "/scenario-runs/{run_id}/request-runs", response_model=Page[ApiRequestRunRead], responses=error_responses(404)
+)
 async def list_run_requests(
     run_id: PathId,
     session: SessionDep,
@@ -148,7 +164,7 @@ async def list_run_requests(
     params: PageDep,
     status: ResultStatus | None = None,
     case_id: QueryId = None,
-    iteration: Annotated[int | None, Query(ge=-1)] = None,
+    iteration: Annotated[int | None, Query(ge=-1, le=2**31 - 1)] = None,
     final: bool | None = None,
 ) -> dict[str, object]:
     await service.get_run(session, principal, run_id)
@@ -185,7 +201,7 @@ async def list_request_runs(
     return await page_of(session, statement, params)
 
 
-@router.get("/request-runs/{request_run_id}", response_model=ApiRequestRunDetail)
+@router.get("/request-runs/{request_run_id}", response_model=ApiRequestRunDetail, responses=error_responses(404))
 async def get_request_run(request_run_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> ApiRequestRun:
     """One attempt with its request, data and response snapshots and assertion results."""
     return await service.get_request_run(session, principal, request_run_id)

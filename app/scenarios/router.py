@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
+from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.library import LibraryFiltersDep
 from app.core.pagination import Page, PageDep, page_of
 from app.core.schemas import PathId
@@ -22,13 +23,13 @@ from app.scenarios.schemas import (
     StepRead,
 )
 
-router = APIRouter(prefix="/scenarios", tags=["scenarios"])
+router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=error_responses(*SIGNED_IN))
 VersionGuard = Annotated[
     int | None, Query(ge=1, description="If given, the scenario version you read; a stale one gets 409.")
 ]
 
 
-@router.post("", response_model=ScenarioRead, status_code=201)
+@router.post("", response_model=ScenarioRead, status_code=201, responses=error_responses(*WITH_BODY, 403, 404, 409))
 async def create_scenario(body: ScenarioCreate, session: SessionDep, principal: CurrentPrincipal) -> TestScenario:
     scenario = await service.create_scenario(session, principal, body)
     await session.commit()
@@ -45,12 +46,12 @@ async def list_scenarios(
     return await page_of(session, await service.visible_scenarios(session, principal, filters), params)
 
 
-@router.get("/{scenario_id}", response_model=ScenarioRead)
+@router.get("/{scenario_id}", response_model=ScenarioRead, responses=error_responses(404))
 async def get_scenario(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> TestScenario:
     return await service.get_scenario(session, principal, scenario_id)
 
 
-@router.patch("/{scenario_id}", response_model=ScenarioRead)
+@router.patch("/{scenario_id}", response_model=ScenarioRead, responses=error_responses(*WITH_BODY, 403, 404, 409))
 async def update_scenario(
     scenario_id: PathId, body: ScenarioUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> TestScenario:
@@ -59,14 +60,19 @@ async def update_scenario(
     return scenario
 
 
-@router.delete("/{scenario_id}", status_code=204)
+@router.delete("/{scenario_id}", status_code=204, responses=error_responses(403, 404, 409))
 async def delete_scenario(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Response:
     await service.delete_scenario(session, principal, scenario_id)
     await session.commit()
     return Response(status_code=204)
 
 
-@router.post("/{scenario_id}/clone", response_model=ScenarioRead, status_code=201)
+@router.post(
+    "/{scenario_id}/clone",
+    response_model=ScenarioRead,
+    status_code=201,
+    responses=error_responses(*WITH_BODY, 403, 404, 409),
+)
 async def clone_scenario(
     scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal, body: ScenarioCloneRequest | None = None
 ) -> TestScenario:
@@ -75,12 +81,12 @@ async def clone_scenario(
     return await service.get_scenario(session, principal, clone.id)
 
 
-@router.get("/{scenario_id}/steps", response_model=list[StepRead])
+@router.get("/{scenario_id}/steps", response_model=list[StepRead], responses=error_responses(404))
 async def list_steps(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[TestScenarioCase]:
     return await service.list_steps(session, principal, scenario_id)
 
 
-@router.put("/{scenario_id}/steps", response_model=list[StepRead])
+@router.put("/{scenario_id}/steps", response_model=list[StepRead], responses=error_responses(*WITH_BODY, 403, 404, 409))
 async def replace_steps(
     scenario_id: PathId,
     steps: Annotated[StepList, Body()],
@@ -94,12 +100,16 @@ async def replace_steps(
     return result
 
 
-@router.get("/{scenario_id}/datasets", response_model=list[ScenarioRowRead])
+@router.get("/{scenario_id}/datasets", response_model=list[ScenarioRowRead], responses=error_responses(404))
 async def list_rows(scenario_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[TestScenarioDataset]:
     return await service.list_rows(session, principal, scenario_id)
 
 
-@router.put("/{scenario_id}/datasets", response_model=list[ScenarioRowRead])
+@router.put(
+    "/{scenario_id}/datasets",
+    response_model=list[ScenarioRowRead],
+    responses=error_responses(*WITH_BODY, 403, 404, 409),
+)
 async def replace_rows(
     scenario_id: PathId,
     rows: Annotated[RowList, Body()],

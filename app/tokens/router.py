@@ -4,15 +4,21 @@ from fastapi import APIRouter, Response
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
+from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.schemas import PathId
 from app.models import ApiToken
 from app.tokens import service
 from app.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], responses=error_responses(*SIGNED_IN, 403, 404))
 
 
-@router.post("/projects/{project_id}/tokens", response_model=TokenCreated, status_code=201)
+@router.post(
+    "/projects/{project_id}/tokens",
+    response_model=TokenCreated,
+    status_code=201,
+    responses=error_responses(*WITH_BODY, 409),
+)
 async def create_token(
     project_id: PathId, body: TokenCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> TokenCreated:
@@ -27,7 +33,7 @@ async def list_tokens(project_id: PathId, session: SessionDep, principal: Curren
     return await service.list_tokens(session, principal, project_id)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, responses=error_responses(409))
 async def revoke_token(token_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> Response:
     await service.revoke_token(session, principal, token_id)
     await session.commit()
