@@ -4,17 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.schemas import StorableText
 from app.core.security import decode_access_token
 from app.models import User
 from app.tokens import service as tokens
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class SignInForm:
+    """The OAuth2 password form (`username` is the email), whose username no database refuses to compare."""
+
+    def __init__(
+        self,
+        username: Annotated[StorableText, Form()],
+        password: Annotated[str, Form(json_schema_extra={"format": "password"})],
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        scope: Annotated[str, Form()] = "",
+        client_id: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, Form(json_schema_extra={"format": "password"})] = None,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.scopes = scope.split()
+        self.client_id = client_id
+        self.client_secret = client_secret
 
 
 def client_ip(request: Request) -> str | None:

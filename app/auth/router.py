@@ -4,12 +4,11 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from app.audit import service as audit
 from app.auth import throttle
-from app.auth.dependencies import CurrentPrincipal, CurrentUser, client_ip
+from app.auth.dependencies import CurrentPrincipal, CurrentUser, SignInForm, client_ip
 from app.core.bootstrap import forget_initial_admin_password
 from app.core.config import get_settings
 from app.core.db import SessionDep
@@ -40,7 +39,7 @@ class PasswordChange(InputModel):
 
 @router.post("/token", response_model=TokenRead, responses=error_responses(*WITH_BODY, 429))
 async def issue_token(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, response: Response
+    request: Request, form: Annotated[SignInForm, Depends()], session: SessionDep, response: Response
 ) -> TokenRead:
     """OAuth2 password flow: `username` is the email. One message for every failure, so emails do not leak."""
     keys = throttle.keys_for(form.username, client_ip(request))

@@ -116,7 +116,8 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("is outside the years 1-9999 once converted to UTC") from None
 
 
-# Query parameters: text that can be stored and compared anywhere, and times that convert to UTC.
+# Query and form parameters: text that can be stored and compared anywhere, and times that convert to UTC.
+StorableText = Annotated[str, AfterValidator(_storable_text)]
 QueryText = Annotated[str | None, AfterValidator(_storable_text)]
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 QueryDateTime = Annotated[

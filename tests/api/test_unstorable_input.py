@@ -295,3 +295,11 @@ async def test_a_validly_signed_token_with_a_malformed_issue_time_is_a_401_or_wo
         assert response.status_code in (200, 401), response.text
     fine = await client.get(f"{API}/auth/me", headers=_signed(sub=str(user.id)))
     assert fine.status_code == 200, fine.text
+
+
+async def test_a_nul_in_the_sign_in_form_is_a_422_not_a_crash(client, user):
+    response = await client.post(f"{API}/auth/token", data={"username": "qa@example.com\x00", "password": "x"})
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"][0]["loc"] == ["body", "username"]
+    password_with_nul = await client.post(f"{API}/auth/token", data={"username": "qa@example.com", "password": "\x00"})
+    assert_error(password_with_nul, 401, "invalid_credentials")  # hashed, never stored: just wrong
