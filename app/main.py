@@ -59,7 +59,7 @@ def create_app() -> FastAPI:
     install_docs(app)
     app.include_router(api_router, prefix="/api/v1")
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], responses={503: {"description": "A part is not ok; `database` says why."}})
     async def health() -> JSONResponse:
         """Liveness with the database's state: 503 names the failing part."""
         try:
