@@ -103,8 +103,13 @@ async def world(client: httpx.AsyncClient, make_user: Any) -> AsyncIterator[dict
     }
 
 
-# Operations that start runs always use the seeded case or scenario, whose requests go to the closed port.
-RUN_STARTERS = {("POST", "/api/v1/cases/{case_id}/run"), ("POST", "/api/v1/scenarios/{scenario_id}/runs")}
+# Operations that start runs always use the seeded case, scenario or run, whose requests go to the closed port,
+# and each waits for the runs it started.
+RUN_STARTERS = {
+    ("POST", "/api/v1/cases/{case_id}/run"),
+    ("POST", "/api/v1/scenarios/{scenario_id}/runs"),
+    ("POST", "/api/v1/scenario-runs/{run_id}/rerun"),
+}
 
 
 def _use_world(case: schemathesis.Case, world: dict[str, Any], real_ids: bool) -> None:
