@@ -83,6 +83,7 @@ class CaseCreate(InputModel):
     post_processors: PostProcessors = Field(default_factory=list)
     poll: PollSpec | None = None
     timeout_ms: TimeoutMs = 10_000
+    follow_redirects: bool = True
     retry: RetrySpec = Field(default_factory=RetrySpec)
     status: Status = "active"
     visibility: Visibility = "project"
@@ -107,6 +108,7 @@ class CaseUpdate(PatchModel):
     post_processors: PostProcessors | None = None
     poll: PollSpec | None = None
     timeout_ms: TimeoutMs | None = None
+    follow_redirects: bool | None = None
     retry: RetrySpec | None = None
     status: Status | None = None
     visibility: Visibility | None = None
@@ -132,6 +134,7 @@ class CaseRead(Timestamps):
     post_processors: list[Any]
     poll: dict[str, Any] | None
     timeout_ms: int
+    follow_redirects: bool
     retry: dict[str, Any]
     status: str
     visibility: str

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import jsonpath_rfc9535
 from jsonschema.validators import validator_for
 
-from app.engine.expressions import compile_expression
+from app.engine.expressions import ExpressionLimitError, compile_expression
+from app.engine.regexes import compile_regex
 from app.engine.templates import UnknownVariable, compile_value, has_template
 from app.engine.transport import NOT_JSON, Response
 
@@ -20,6 +20,22 @@ class ExtractionError(Exception):
     pass
 
 
+class HeaderMap(dict[str, str]):
+    """Response headers as expressions see them: names match in any case (`headers["Content-Type"]`),
+    as header assertions and extractors do. Keys are the lower-cased names."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower() if isinstance(name, str) else name)
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name.lower() if isinstance(name, str) else name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower() if isinstance(name, str) else name, default)
+
+
 def expression_names(response: Response | None, variables: Any) -> dict[str, Any]:
     """The names every expression sees: status_code, body (parsed JSON), headers, text, elapsed_ms, vars."""
     if response is None:
@@ -28,7 +44,7 @@ def expression_names(response: Response | None, variables: Any) -> dict[str, Any
     return {
         "status_code": response.status,
         "body": None if body is NOT_JSON else body,
-        "headers": response.header_dict(),
+        "headers": HeaderMap(response.header_dict()),
         "text": response.text,
         "elapsed_ms": response.elapsed_ms,
         "vars": variables,
@@ -44,6 +60,23 @@ def _jsonpath_first(query: Any) -> Callable[[Response], Any]:
         return NOTHING if node is None else node.value
 
     return read
+
+
+def _jsonpath_all(query: Any, when_none: Any) -> Callable[[Response], Any]:
+    """Every match's value, in document order (for `length`, `exists` and `not_exists` on a path with several)."""
+
+    def read(response: Response) -> Any:
+        document = response.json
+        if document is NOT_JSON:
+            return NOTHING
+        values = query.find(document).values()
+        return values if values else when_none
+
+    return read
+
+
+# Ops that see every match of a JSONPath that can match several nodes; the others compare the first match.
+ALL_MATCHES_OPS = frozenset({"length", "exists", "not_exists"})
 
 
 def _reader(source: str, expression: str | None) -> Callable[[Response], Any]:
@@ -62,7 +95,7 @@ def _reader(source: str, expression: str | None) -> Callable[[Response], Any]:
     if source == "response_time_ms":
         return lambda response: response.elapsed_ms
     if source == "regex":
-        pattern = re.compile(expression or "")
+        pattern = compile_regex(expression or "")
 
         def search(response: Response) -> Any:
             match = pattern.search(response.text)
@@ -91,8 +124,20 @@ class CompiledExtractor:
         value = self.read(response)
         if value is NOTHING:
             where = f" at {self.expression}" if self.expression else ""
-            raise ExtractionError(f"extractor '{self.name}' found nothing in {self.source}{where}")
+            note = truncation_note(response) if self.source in BODY_SOURCES else ""
+            raise ExtractionError(f"extractor '{self.name}' found nothing in {self.source}{where}{note}")
         return value
+
+
+# Checks and extractors that read the body: on a body cut at the size cap they see its first bytes only.
+BODY_SOURCES = frozenset({"body", "text", "regex", "json_schema", "expression"})
+
+
+def truncation_note(response: Response) -> str:
+    """Said after a failed check on a truncated body: a JSON body cut short is not JSON any more."""
+    if not response.truncated:
+        return ""
+    return f" (the response body was cut at {len(response.body)} bytes, the response size cap; checks saw only that)"
 
 
 def json_type(value: Any) -> str:
@@ -146,7 +191,7 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "not_in": lambda a, e: not _in(a, e),
     "contains": _contains,
     "not_contains": lambda a, e: not _contains(a, e),
-    "regex": lambda a, e: re.search(e, a if isinstance(a, str) else str(a)) is not None,
+    "regex": lambda a, e: compile_regex(e).search(a if isinstance(a, str) else str(a)) is not None,
     "type": lambda a, e: json_type(a) == e or (e == "number" and json_type(a) == "integer"),
     "length": lambda a, e: len(a) == e,
 }
@@ -169,6 +214,7 @@ class CompiledAssertion:
         "expected",
         "expression",
         "op",
+        "reads_response",
         "source",
     )
 
@@ -178,13 +224,19 @@ class CompiledAssertion:
         self.op = spec.get("op") or ("eq" if self.source not in ("json_schema", "expression") else None)
         self.expected = spec.get("expected")
         self._read: Callable[[Response], Any] | None = None
+        self.reads_response = False
         if self.source == "expression":
             compiled = compile_expression(self.expression or "")
             self._check = compiled.evaluate
+            self.reads_response = compiled.reads_response
         elif self.source == "json_schema":
             schema = self.expected
             self._check = validator_for(schema)(schema).iter_errors
             self._read = _jsonpath_first(jsonpath_rfc9535.compile(self.expression)) if self.expression else None
+        elif self.source == "body" and self.op in ALL_MATCHES_OPS:
+            query = jsonpath_rfc9535.compile(self.expression or "$")
+            when_none = [] if self.op == "length" else NOTHING  # no match: a count of 0, or "does not exist"
+            self._read = _jsonpath_first(query) if query.singular_query() else _jsonpath_all(query, when_none)
         else:
             self._read = _reader(self.source, self.expression)
         # Everything a check needs that does not depend on the response is prepared here, once per run.
@@ -195,7 +247,7 @@ class CompiledAssertion:
             compile_value(self.expected) if self.source != "json_schema" and has_template(self.expected) else None
         )
         if self.op == "regex" and isinstance(self.expected, str) and self._render_expected is None:
-            pattern = re.compile(self.expected)
+            pattern = compile_regex(self.expected)
             self._compare = lambda actual, _expected: (
                 pattern.search(actual if isinstance(actual, str) else str(actual)) is not None
             )
@@ -210,6 +262,10 @@ class CompiledAssertion:
                 expected = result["expected"] = self._render_expected(variables)
                 expected_text = _show(expected)
             passed, actual, message = self._evaluate(response, variables, expected, expected_text)
+            if not passed and self.source in BODY_SOURCES:
+                message += truncation_note(response)
+        except ExpressionLimitError:
+            raise  # not a failed check: the step ends in error, naming the limit
         except UnknownVariable as exc:
             passed, actual, message = False, None, f"could not evaluate: expected uses {exc}"
         except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly

@@ -54,6 +54,7 @@ class CompiledStep:
         self.poll_until = compile_expression(poll["until"]) if poll else None
         self.poll = poll or {}
         self.timeout_s = (case.get("timeout_ms") or 10_000) / 1000
+        self.follow_redirects = bool(case.get("follow_redirects", True))
         self.retry = {**DEFAULT_RETRY, **(case.get("retry") or {})}
         self.fan_out = self._fan_out_rows(step)
 

@@ -73,5 +73,9 @@ class RunOptions:
     timeout_ms: int = 600_000
     retry: dict[str, Any] = field(default_factory=lambda: {"max_attempts": 1})
     rate_limit: dict[str, Any] = field(default_factory=dict)
-    body_limit: int = 65536
+    body_limit: int = 65536  # characters of a request or response body a record keeps
+    value_limit: int = 4096  # characters of any other value a record keeps (app.engine.values)
+    response_max_bytes: int = 10 * 1024 * 1024  # a response body is read up to this (decompressed), then cut
+    # Opt-in: run variables may change where a request carrying a secret goes (a project setting, later).
+    run_variables_may_redirect_secrets: bool = False
     carry_over: bool = False  # Newman semantics: values set in one iteration are seen by the next (concurrency 1)

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_value
+from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_url, compile_value
 from app.engine.transport import PreparedRequest
 
 
@@ -30,7 +30,7 @@ class CompiledRequest:
 
     def __init__(self, case: dict[str, Any]) -> None:
         self.method = case["method"].upper()
-        self._url = compile_text(case["url"])
+        self._url = compile_url(case["url"])
         self._headers = [(compile_text(k), compile_text(v)) for k, v in (case.get("headers") or {}).items()]
         self._query = _query_items(case.get("query") or {})
         body = case.get("body") or {"mode": "none"}
@@ -47,14 +47,20 @@ class CompiledRequest:
             self._body = None
         self._auth = _compile_auth(case.get("auth") or {"type": "none"})
 
-    def render(self, scope: Scope, base_url: str, cookies: dict[str, str] | None = None) -> PreparedRequest:
+    def url(self, scope: Scope, base_url: str) -> str:
+        """The rendered URL (before the query items), joined to the environment's base URL when relative."""
         url = self._url(scope)
         if url.startswith("/"):
             if not base_url:
                 raise RequestBuildError(f"url '{url}' is relative and the environment has no base_url")
-            url = base_url.rstrip("/") + url
-        elif not url.lower().startswith(("http://", "https://")):
+            return base_url.rstrip("/") + url
+        if not url.lower().startswith(("http://", "https://")):
             raise RequestBuildError(f"url '{url}' is not absolute (http:// or https://) after rendering")
+        return url
+
+    def render(self, scope: Scope, base_url: str) -> PreparedRequest:
+        """The request as it leaves (cookies are added per hop by app.engine.exchange)."""
+        url = self.url(scope, base_url)
         headers = [(name(scope), value(scope)) for name, value in self._headers]
         query = [(name(scope), value(scope)) for name, value in self._query]
         auth_query = self._auth(scope, headers) if self._auth else None
@@ -63,8 +69,6 @@ class CompiledRequest:
         if query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(query, quote_via=quote)
         body, body_text = self._render_body(scope, headers)
-        if cookies and not any(name.lower() == "cookie" for name, _ in headers):
-            headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
         return PreparedRequest(self.method, url, headers, body, body_text)
 
     def _render_body(self, scope: Scope, headers: list[tuple[str, str]]) -> tuple[bytes | None, str | None]:

@@ -16,13 +16,24 @@ from urllib.parse import urlsplit
 
 from aiolimiter import AsyncLimiter
 
-from app.engine.checks import ExtractionError, expression_names
+from app.engine.checks import CompiledAssertion, CompiledExtractor, ExtractionError, expression_names
 from app.engine.compiled import CompiledProcessor, CompiledStep
+from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
+from app.engine.expressions import CompiledExpression
 from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
-from app.engine.masking import Masker
+from app.engine.masking import CURRENT_TAINT, MASK, Masker
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
 from app.engine.snapshots import Snapshots
+from app.engine.taint import (
+    SecretDerivationError,
+    SecretInError,
+    Taint,
+    TrackedScope,
+    describe,
+    holds_secret,
+    masked_response,
+)
 from app.engine.templates import UnknownVariable
 from app.engine.transport import PreparedRequest, Response, Transport, TransportError
 
@@ -41,7 +52,9 @@ def worst(statuses: list[str]) -> str:
 class Attempt:
     """What one send (with its polling) produced, before it becomes a StepResult."""
 
-    __slots__ = ("assertions", "error", "extracted", "network_error", "prepared", "response", "status")
+    __slots__ = (
+        "assertions", "error", "extracted", "network_error", "prepared", "response", "response_secret", "status",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.prepared: PreparedRequest | None = None
@@ -51,6 +64,7 @@ class Attempt:
         self.assertions: list[dict[str, Any]] = []
         self.extracted: dict[str, Any] = {}
         self.status = "passed"
+        self.response_secret: tuple[Response, bool] | None = None  # whether that response shows a secret
 
 
 class FlowRunner:
@@ -71,7 +85,7 @@ class FlowRunner:
         self.base_url = env.base_url
         self.env_layer = {"base_url": env.base_url, **env.variables, **env.secrets}
         self.masker = Masker(env.secrets.values())
-        self.snapshots = Snapshots(self.masker, options.body_limit)
+        self.snapshots = Snapshots(self.masker, options.body_limit, options.value_limit)
         self.steps = [CompiledStep(f"step:{i}", s) for i, s in enumerate(flow.steps)]
         self.setup = [CompiledStep(f"setup:{i}", s) for i, s in enumerate(flow.setup)]
         self.teardown = [CompiledStep(f"teardown:{i}", s) for i, s in enumerate(flow.teardown)]
@@ -85,6 +99,7 @@ class FlowRunner:
         self._burst = rate.get("burst")
         self._carried: dict[str, Any] = {}
         self._stop_reason = "cancelled"  # what a request abandoned in flight is recorded with
+        self._setup_taint = Taint()  # what setup derived from secrets: every iteration starts from it
         # The first final failed/error result of each part ("setup", "step", "teardown"): the run's error names it.
         self._first_failure: dict[str, StepResult] = {}
         self._teardown_started = False
@@ -138,7 +153,9 @@ class FlowRunner:
         setup_status = "passed"
         error: str | None = None
         if self.setup:
-            setup_status = await self._run_sequence(self.setup, -1, 1, base, {}, self._layers({}), buffer=None)
+            setup_status = await self._run_sequence(
+                self.setup, -1, 1, base, IterationState(self._setup_taint), self._layers({}), buffer=None
+            )
         if setup_status in ("passed", "skipped"):
             try:
                 await self._run_iterations(base)
@@ -148,7 +165,14 @@ class FlowRunner:
         self._teardown_started = True
         if self.teardown:
             teardown_status = await self._run_sequence(
-                self.teardown, -1, 1, dict(base), {}, self._layers({}), buffer=None, stop=False
+                self.teardown,
+                -1,
+                1,
+                dict(base),
+                IterationState(Taint(self._setup_taint)),
+                self._layers({}),
+                buffer=None,
+                stop=False,
             )
         if error is not None:
             return "error", error
@@ -247,7 +271,11 @@ class FlowRunner:
             # Setup's values seed the run-time layer; each attempt starts from them again.
             runtime: dict[str, Any] = self._carried if self.options.carry_over else dict(seeded)
             try:
-                status = await self._run_sequence(self.steps, row.index, iteration_attempt, runtime, {}, layers, buffer)
+                # Cookies and what was derived from secrets are the iteration's own (setup's derivations seed them).
+                state = IterationState(self._setup_taint if self.options.carry_over else Taint(self._setup_taint))
+                status = await self._run_sequence(
+                    self.steps, row.index, iteration_attempt, runtime, state, layers, buffer
+                )
             except asyncio.CancelledError:
                 for result in buffer or ():  # what this attempt did is kept, and it is the last attempt
                     await self._emit(result)
@@ -273,11 +301,12 @@ class FlowRunner:
         iteration: int,
         iteration_attempt: int,
         runtime: dict[str, Any],
-        cookies: dict[str, str],
+        state: IterationState,
         layers: list[Any],
         buffer: list[StepResult] | None,
         stop: bool | None = None,
     ) -> str:
+        CURRENT_TAINT.set(state.taint)  # this task's results mask what this iteration derived from secrets
         stop_on_failure = self.options.stop_on_failure if stop is None else stop
         statuses: list[str] = []
         broken = False
@@ -291,12 +320,12 @@ class FlowRunner:
             try:
                 if step.fan_out is not None:
                     status = await self._run_fan_out(
-                        step, iteration, iteration_attempt, runtime, cookies, layers, buffer
+                        step, iteration, iteration_attempt, runtime, state, layers, buffer
                     )
                 else:
                     scope = ChainMap(runtime, step.spec.variables, *layers)
                     status = await self._run_step(
-                        step, iteration, iteration_attempt, scope, runtime, cookies, None, buffer
+                        step, iteration, iteration_attempt, scope, runtime, state, None, buffer
                     )
             except asyncio.CancelledError:  # cancelled or timed out: the steps after this one never start
                 await self._record_not_started(steps[index + 1 :], iteration, iteration_attempt, buffer)
@@ -312,7 +341,7 @@ class FlowRunner:
         iteration: int,
         iteration_attempt: int,
         runtime: dict[str, Any],
-        cookies: dict[str, str],
+        state: IterationState,
         layers: list[Any],
         buffer: list[StepResult] | None,
     ) -> str:
@@ -327,10 +356,11 @@ class FlowRunner:
             try:
                 async with self._fan_out_slots:
                     started = True
-                    own_runtime = dict(runtime)
+                    own_runtime, own_state = dict(runtime), state.copy()
+                    CURRENT_TAINT.set(own_state.taint)  # this row's task only
                     scope = ChainMap(own_runtime, dataset.variables, step.spec.variables, *layers)
                     return await self._run_step(
-                        step, iteration, iteration_attempt, scope, own_runtime, dict(cookies), dataset, buffer
+                        step, iteration, iteration_attempt, scope, own_runtime, own_state, dataset, buffer
                     )
             except asyncio.CancelledError:
                 if not started:  # still waiting for a slot: recorded as never started
@@ -353,7 +383,7 @@ class FlowRunner:
         iteration_attempt: int,
         scope: MutableMapping[str, Any],
         runtime: dict[str, Any],
-        cookies: dict[str, str],
+        state: IterationState,
         dataset: DatasetSpec | None,
         buffer: list[StepResult] | None,
     ) -> str:
@@ -363,7 +393,7 @@ class FlowRunner:
             raise asyncio.CancelledError
         if step.skip_if is not None:
             try:
-                skip = step.skip_if.evaluate(expression_names(None, scope))
+                skip, _ = self._evaluate(step.skip_if, None, scope, state, None)
             except Exception as exc:
                 await self._emit_simple(
                     step,
@@ -371,7 +401,7 @@ class FlowRunner:
                     iteration_attempt,
                     dataset,
                     "error",
-                    f"{step.name}: skip_if could not be evaluated: {type(exc).__name__}: {exc}",
+                    f"{step.name}: skip_if could not be evaluated: {describe(exc)}",
                     buffer,
                 )
                 return "error"
@@ -391,7 +421,7 @@ class FlowRunner:
                 if attempt > 1:
                     await self._backoff(retry, attempt - 1)
                     started_at, started = datetime.now(UTC), time.perf_counter()
-                await self._attempt(step, scope, runtime, cookies, outcome)
+                await self._attempt(step, scope, runtime, state, outcome)
             except asyncio.CancelledError:
                 # Abandoned in flight (or while waiting to retry): this attempt, with the request it was
                 # sending, is the step's last word.
@@ -443,83 +473,227 @@ class FlowRunner:
         step: CompiledStep,
         scope: MutableMapping[str, Any],
         runtime: dict[str, Any],
-        cookies: dict[str, str],
+        state: IterationState,
         outcome: Attempt,
     ) -> Attempt:
         """Render, send (and poll), extract, check: everything one attempt does, recorded in `outcome`."""
         try:
             for processor in step.pre:
-                await self._process(processor, None, scope, runtime, outcome)
-            prepared = outcome.prepared = step.request.render(scope, self.base_url, cookies)
-        except (UnknownVariable, RequestBuildError) as exc:
+                await self._process(processor, None, scope, runtime, state, outcome)
+            prepared = outcome.prepared = step.request.render(scope, self.base_url)
+            if self.masker.active:
+                state.taint.learn_basic_credentials(prepared.headers, self.masker)
+                self._check_secret_origin(step, scope, prepared)
+        except (UnknownVariable, RequestBuildError, SecretDerivationError) as exc:
             outcome.status, outcome.error = "error", f"{step.name}: {exc}"
             return outcome
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: pre-processor failed: {type(exc).__name__}: {exc}"
+            outcome.status, outcome.error = "error", f"{step.name}: pre-processor failed: {describe(exc)}"
             return outcome
-        response = await self._send(step, prepared, scope, outcome)
+        response = await self._send(step, prepared, scope, state, outcome)
         if response is None:
             return outcome
         outcome.response = response
-        new_cookies = response.set_cookies()
-        if new_cookies:
-            cookies.update(new_cookies)
-        for extractor in step.extractors:
-            try:
-                value = extractor.extract(response)
-            except ExtractionError as exc:
-                outcome.assertions.append(
-                    {
-                        "source": "extractor",
-                        "expression": extractor.expression,
-                        "op": None,
-                        "expected": extractor.name,
-                        "actual": None,
-                        "passed": False,
-                        "message": str(exc),
-                    }
-                )
-                continue
-            runtime[extractor.name] = value
-            outcome.extracted[extractor.name] = value
-        for assertion in step.assertions:
-            outcome.assertions.append(assertion.evaluate(response, scope))
+        try:
+            for extractor in step.extractors:
+                self._extract(extractor, response, runtime, state, outcome)
+            for assertion in step.assertions:
+                outcome.assertions.append(self._check(assertion, response, scope, state, outcome))
+        except SecretDerivationError as exc:
+            outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            return outcome
         try:
             for processor in step.post:
-                await self._process(processor, response, scope, runtime, outcome)
+                await self._process(processor, response, scope, runtime, state, outcome)
+        except SecretDerivationError as exc:
+            outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            return outcome
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: post-processor failed: {type(exc).__name__}: {exc}"
+            outcome.status, outcome.error = "error", f"{step.name}: post-processor failed: {describe(exc)}"
             return outcome
         if outcome.status == "passed" and any(not check["passed"] for check in outcome.assertions):
             outcome.status = "failed"
         return outcome
 
+    def _check_secret_origin(
+        self, step: CompiledStep, scope: MutableMapping[str, Any], prepared: PreparedRequest
+    ) -> None:
+        """A request that carries a secret goes where the case, environment and scenario say, not the run variables.
+
+        Run variables are given by whoever starts the run; they may change what is sent but not, for a request
+        carrying a secret, its scheme, host and port (RunOptions.run_variables_may_redirect_secrets opts out).
+        """
+        run_variables = self.flow.run_variables
+        if not run_variables or self.options.run_variables_may_redirect_secrets:
+            return
+        mask = self.masker
+        carries = (
+            mask.finds(prepared.url)
+            or any(mask.finds(value) for _, value in prepared.headers)
+            or (prepared.body_text is not None and mask.finds(prepared.body_text))
+        )
+        if not carries:
+            return
+        maps = scope.maps if isinstance(scope, ChainMap) else [scope]
+        without_run = ChainMap(*[layer for layer in maps if layer is not run_variables])
+        try:
+            intended: str | None = origin(step.request.url(without_run, self.base_url))
+        except (UnknownVariable, RequestBuildError):
+            intended = None
+        actual = origin(prepared.url)
+        if actual != intended:
+            raise RequestBuildError(
+                f"the request carries a secret and the run's variables change where it goes ({actual} instead of "
+                f"{intended or 'an origin the case, environment or scenario gives'}); nothing was sent. "
+                "Set the host in the environment or the scenario instead"
+            )
+
+    def _response_secret(self, response: Response, outcome: Attempt) -> bool:
+        """Whether the response shows a secret (computed once per response, only when a check needs it)."""
+        if outcome.response_secret is None or outcome.response_secret[0] is not response:
+            outcome.response_secret = (response, holds_secret(response, self.masker))
+        return outcome.response_secret[1]
+
+    def _evaluate(
+        self,
+        expression: CompiledExpression,
+        response: Response | None,
+        scope: Mapping[str, Any],
+        state: IterationState,
+        outcome: Attempt | None,
+    ) -> tuple[Any, str | None]:
+        """Evaluate, and say which secret data the value derives from: a variable's name, "the response", or None.
+
+        An evaluation that read secret data and failed raises SecretInError (its message could spell the secret).
+        """
+        if not self.masker.active:
+            return expression.evaluate(expression_names(response, scope)), None
+        tracked = TrackedScope(scope, self.masker, state.taint)
+        reads_secret_response = (
+            response is not None
+            and outcome is not None
+            and expression.reads_response
+            and self._response_secret(response, outcome)
+        )
+        try:
+            value = expression.evaluate(expression_names(response, tracked))
+        except Exception as exc:
+            if tracked.secret_read is not None or reads_secret_response:
+                raise SecretInError(exc) from None
+            raise
+        if tracked.secret_read is not None:
+            return value, tracked.secret_read
+        if reads_secret_response:
+            assert response is not None
+            try:
+                without_secrets = expression.evaluate(expression_names(masked_response(response, self.masker), tracked))
+            except Exception:
+                return value, "the response"
+            if without_secrets != value:
+                return value, "the response"
+        return value, None
+
+    def _extract(
+        self,
+        extractor: CompiledExtractor,
+        response: Response,
+        runtime: dict[str, Any],
+        state: IterationState,
+        outcome: Attempt,
+    ) -> None:
+        """Extract into the run-time values; a value that took (part of) a secret from the response is secret."""
+        try:
+            value = extractor.extract(response)
+        except ExtractionError as exc:
+            outcome.assertions.append(
+                {
+                    "source": "extractor",
+                    "expression": extractor.expression,
+                    "op": None,
+                    "expected": extractor.name,
+                    "actual": None,
+                    "passed": False,
+                    "message": str(exc),
+                }
+            )
+            return
+        recorded = value
+        if self.masker.active and self._response_secret(response, outcome):
+            try:
+                without_secrets = extractor.read(masked_response(response, self.masker))
+            except Exception:
+                without_secrets = None
+            if without_secrets != value:
+                state.taint.derive(extractor.name, value, f"extractor '{extractor.name}'")
+                recorded = MASK
+        runtime[extractor.name] = value
+        outcome.extracted[extractor.name] = recorded
+
+    def _check(
+        self,
+        assertion: CompiledAssertion,
+        response: Response,
+        scope: Mapping[str, Any],
+        state: IterationState,
+        outcome: Attempt,
+    ) -> dict[str, Any]:
+        """An assertion's result; an expression's actual value that derives from a secret is masked whole."""
+        if assertion.source != "expression" or not self.masker.active:
+            return assertion.evaluate(response, scope)
+        tracked = TrackedScope(scope, self.masker, state.taint)
+        result = assertion.evaluate(response, tracked)
+        derived = tracked.secret_read is not None
+        if not derived and assertion.reads_response and self._response_secret(response, outcome):
+            derived = assertion.evaluate(masked_response(response, self.masker), tracked) != result
+        if derived:
+            if not isinstance(result["actual"], bool):
+                result["actual"] = MASK if result["actual"] is not None else None
+            if str(result["message"]).startswith("could not evaluate"):
+                result["message"] = "could not evaluate (details hidden: the expression read secret data)"
+        return result
+
     async def _send(
-        self, step: CompiledStep, prepared: PreparedRequest, scope: Mapping[str, Any], outcome: Attempt
+        self,
+        step: CompiledStep,
+        prepared: PreparedRequest,
+        scope: Mapping[str, Any],
+        state: IterationState,
+        outcome: Attempt,
     ) -> Response | None:
-        """Send once, or until poll.until holds; the last response is the result."""
+        """Send (following redirects unless the case says not to) once, or until poll.until holds."""
         until = step.poll_until
         attempts = int(step.poll.get("max_attempts", 20)) if until else 1
         deadline = time.monotonic() + step.poll.get("timeout_ms", 30_000) / 1000 if until else None
         response: Response | None = None
         for poll_attempt in range(1, attempts + 1):
-            await self._throttle(prepared.url)
             if self.cancel.is_set():
                 raise asyncio.CancelledError
             try:
-                response = await self.transport.send(prepared, step.timeout_s)
+                outcome.prepared, response = await exchange(
+                    self.transport,
+                    prepared,
+                    step.timeout_s,
+                    state.cookies,
+                    step.follow_redirects,
+                    self._throttle,
+                    self._carries_secret,
+                    self.options.response_max_bytes,
+                )
             except TransportError as exc:
                 outcome.status, outcome.error, outcome.network_error = "error", str(exc), True
+                return None
+            except RedirectRefused as exc:
+                outcome.status, outcome.error = "error", f"{step.name}: {exc}"
                 return None
             if until is None:
                 return response
             try:
-                if until.evaluate(expression_names(response, scope)):
+                if self._evaluate(until, response, scope, state, outcome)[0]:
                     return response
             except Exception as exc:
                 outcome.status, outcome.error = (
                     "error",
-                    f"{step.name}: poll.until could not be evaluated: {type(exc).__name__}: {exc}",
+                    f"{step.name}: poll.until could not be evaluated: {describe(exc)}",
                 )
                 return response
             if poll_attempt == attempts or (deadline is not None and time.monotonic() >= deadline):
@@ -538,6 +712,16 @@ class FlowRunner:
         )
         return response
 
+    def _carries_secret(self, request: PreparedRequest) -> bool:
+        mask = self.masker
+        if not mask.active:
+            return False
+        return (
+            mask.finds(request.url)
+            or any(mask.finds(value) for _, value in request.headers)
+            or (request.body_text is not None and mask.finds(request.body_text))
+        )
+
     async def _throttle(self, url: str) -> None:
         if not self._per_second:
             return
@@ -554,39 +738,31 @@ class FlowRunner:
         response: Response | None,
         scope: MutableMapping[str, Any],
         runtime: dict[str, Any],
+        state: IterationState,
         outcome: Attempt,
     ) -> None:
         if processor.kind == "wait":
             await asyncio.sleep(processor.ms / 1000)
         elif processor.kind == "set":
+            derived_from: str | None = None
             if processor.expression is not None:
-                value = processor.expression.evaluate(expression_names(response, scope))
+                value, derived_from = self._evaluate(processor.expression, response, scope, state, outcome)
             else:
                 assert processor.value is not None
-                value = processor.value(scope)
+                if self.masker.active:
+                    tracked = TrackedScope(scope, self.masker, state.taint)
+                    value, derived_from = processor.value(tracked), tracked.secret_read
+                else:
+                    value = processor.value(scope)
+            if derived_from is not None:
+                state.taint.derive(processor.name, value, f"processor 'set {processor.name}'")
             runtime[processor.name] = value  # type: ignore[index]
         elif processor.kind == "extract" and response is not None:
             assert processor.extractor is not None
-            try:
-                value = processor.extractor.extract(response)
-            except ExtractionError as exc:
-                outcome.assertions.append(
-                    {
-                        "source": "extractor",
-                        "expression": processor.extractor.expression,
-                        "op": None,
-                        "expected": processor.name,
-                        "actual": None,
-                        "passed": False,
-                        "message": str(exc),
-                    }
-                )
-                return
-            runtime[processor.extractor.name] = value
-            outcome.extracted[processor.extractor.name] = value
+            self._extract(processor.extractor, response, runtime, state, outcome)
         elif processor.kind == "assert_expression":
             assert processor.expression is not None
-            holds = processor.expression.evaluate(expression_names(response, scope))
+            holds, _ = self._evaluate(processor.expression, response, scope, state, outcome)
             outcome.assertions.append(
                 {
                     "source": "expression",
@@ -612,7 +788,7 @@ class FlowRunner:
         started_at: datetime,
         duration_ms: float,
     ) -> StepResult:
-        mask, snapshots = self.masker, self.snapshots
+        snapshots = self.snapshots
         return StepResult(
             step_key=step.key,
             case_id=step.spec.case.id,
@@ -629,9 +805,10 @@ class FlowRunner:
             request=snapshots.request(outcome.prepared) if outcome.prepared is not None else None,
             dataset=snapshots.dataset(dataset, scope),
             response=snapshots.response(outcome.response) if outcome.response is not None else None,
-            error=mask.text(outcome.error) if outcome.error else None,
-            assertions=mask.value(outcome.assertions) if mask.active else outcome.assertions,
-            extracted=mask.value(outcome.extracted) if mask.active else outcome.extracted,
+            # JSON-safe, masked and bounded here, so no value a step produced can fail the run at the sink.
+            error=snapshots.text(outcome.error) if outcome.error else None,
+            assertions=snapshots.checks(outcome.assertions),
+            extracted=snapshots.values(outcome.extracted),
             name=step.name,
         )
 
@@ -678,7 +855,7 @@ class FlowRunner:
             status=status,
             started_at=datetime.now(UTC),
             duration_ms=0.0,
-            error=self.masker.text(why),
+            error=self.snapshots.text(why),
             name=step.name,
         )
         await self._emit(result, buffer)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -75,6 +76,56 @@ def compile_text(source: str) -> Renderer:
         out = [literals[0]]
         for name, literal in zip(names, literals[1:], strict=True):
             out.append(as_text(lookup(scope, name)))
+            out.append(literal)
+        return "".join(out)
+
+    return render
+
+
+# Where a URL template's value lands, decided once per run when the URL compiles.
+_ORIGIN, _PATH, _QUERY = 0, 1, 2
+_URL_DELIMITER = re.compile(r"[/?#]")
+
+
+def _after(literal: str, where: int) -> int:
+    """Where the URL stands after a stretch of literal text (scheme://host, then path, then query)."""
+    if where == _ORIGIN:
+        scheme_end = literal.find("://")
+        delimiter = _URL_DELIMITER.search(literal, scheme_end + 3 if scheme_end >= 0 else 0)
+        if delimiter is None:
+            return _ORIGIN
+        where = _PATH if delimiter.group() == "/" else _QUERY
+        literal = literal[delimiter.end() :]
+    if where == _PATH and ("?" in literal or "#" in literal):
+        where = _QUERY
+    return where
+
+
+def compile_url(source: str) -> Renderer:
+    """A URL template whose values cannot change its structure.
+
+    A value in the path is percent-encoded as one path segment, a value in the query (or fragment) as one
+    query value, so `&`, `#`, `/`, `?` or a space in `{{pw}}` stays inside it. A value before the path
+    starts (`{{base_url}}/x`, `http://{{host}}/x`) provides the origin and is taken as written, and so is
+    the literal text. The encoding of each value is decided here, once; rendering only applies it.
+    """
+    parts = TEMPLATE.split(source)
+    if len(parts) == 1:
+        return lambda _scope: source
+    literals, names = parts[0::2], parts[1::2]
+    encoded: list[bool] = []
+    where = _ORIGIN
+    for literal in literals[:-1]:
+        where = _after(literal, where)
+        encoded.append(where != _ORIGIN)
+    pieces = list(zip(names, encoded, literals[1:], strict=True))
+    head = literals[0]
+
+    def render(scope: Scope) -> str:
+        out = [head]
+        for name, encode, literal in pieces:
+            text = as_text(lookup(scope, name))
+            out.append(quote(text, safe="") if encode else text)
             out.append(literal)
         return "".join(out)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigId, ExactString, JSONValue, LongText, TimestampMixin, VersionedMixin
@@ -30,6 +30,8 @@ class ApiRequest(VersionedMixin, TimestampMixin, Base):
     post_processors: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     poll: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     timeout_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=10000)
+    # False: a 3xx is the result, so its status and Location can be asserted.
+    follow_redirects: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     retry: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active", index=True)
     visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="project")

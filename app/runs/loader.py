@@ -15,7 +15,7 @@ from app.models import TestScenarioDataset as ScenarioRow
 
 REQUEST_FIELDS = (
     "method", "url", "headers", "query", "body", "auth", "extractors", "assertions",
-    "pre_processors", "post_processors", "poll", "timeout_ms", "retry",
+    "pre_processors", "post_processors", "poll", "timeout_ms", "retry", "follow_redirects",
 )  # fmt: skip
 ROW_PAGE = 1000
 

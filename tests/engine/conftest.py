@@ -278,6 +278,7 @@ class StoredRequest(SpecModel):
     post_processors: list[Processor] = Field(default_factory=list)
     poll: PollSpec | None = None
     timeout_ms: int = 10_000
+    follow_redirects: bool = True
     retry: RetrySpec = Field(default_factory=RetrySpec)
 
 

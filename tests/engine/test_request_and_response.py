@@ -252,15 +252,22 @@ async def test_secrets_are_masked_in_every_snapshot_and_error(engine: Engine):
 
 async def test_secrets_are_masked_even_when_encoded_on_the_way_out(engine: Engine):
     secret = "p@ss w/rd"
+    basic = "Basic " + base64.b64encode(f"ann:{secret}".encode()).decode()
+    sent_right = {"source": "expression", "expression": f'body["headers"]["Authorization"] == "{basic}"'}
     run = await engine.run(
-        step("basic", auth={"type": "basic", "username": "ann", "password": "{{password}}"}),
+        step(
+            "basic",
+            auth={"type": "basic", "username": "ann", "password": "{{password}}"},
+            assertions=[sent_right],
+        ),
         step("query", query={"pw": "{{password}}"}),
         step("form", method="POST", body={"mode": "urlencoded", "content": {"pw": "{{password}}"}}),
         step("json", method="POST", body={"mode": "json", "content": {"pw": 'say "{{password}}"'}}),
         environment={"secrets": {"password": secret}},
     )
-    basic = "Basic " + base64.b64encode(f"ann:{secret}".encode()).decode()
-    assert run.body("step:0")["headers"]["Authorization"] == basic  # the real credentials were sent
+    assert run.one("step:0").status == "passed"  # the real credentials were sent
+    # ... and their base64, echoed back in the body, is masked like the secret it spells
+    assert run.body("step:0")["headers"]["Authorization"] == f"Basic {MASK}"
     assert engine.target.arrivals[1].query == {"pw": secret}
     assert run.body("step:2")["parsed"] == {"pw": MASK}
     assert ("Authorization", f"Basic {MASK}") in run.one("step:0").request["headers"]  # type: ignore[index]
