@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
+from app.core.merge_patch import MERGE_PATCH_HELP
 from app.core.schemas import InputModel, Name, PatchModel, Timestamps, VariableMap
 
 
@@ -15,7 +16,7 @@ class DatasetCreate(InputModel):
 
 class DatasetUpdate(PatchModel):
     name: Name | None = None
-    variables: VariableMap | None = None
+    variables: VariableMap | None = Field(None, description=f"Variables to change. {MERGE_PATCH_HELP}")
     enabled: bool | None = None
     position: int | None = Field(None, ge=0)
 

@@ -10,6 +10,7 @@ from app.cases import repository as case_repository
 from app.cases.service import describe_scenarios, get_case
 from app.core.crud import apply_changes, check_version
 from app.core.errors import Conflict, NotFound
+from app.core.merge_patch import VARIABLE_MAP, merge_patch, validate_merged
 from app.datasets.schemas import DatasetCreate, DatasetUpdate
 from app.models import ApiRequest, ApiRequestDataset
 
@@ -49,7 +50,11 @@ async def update_dataset(
     dataset, case = await get_dataset(session, principal, dataset_id, "edit")
     check_version(dataset, data.version, "dataset")
     before = audit.snapshot(dataset)
-    apply_changes(dataset, data.changes())
+    changes = data.changes()
+    if "variables" in changes:
+        merged = merge_patch(dataset.variables or {}, changes["variables"])
+        changes["variables"] = validate_merged(VARIABLE_MAP, merged, ["body", "variables"])
+    apply_changes(dataset, changes)
     await audit.updated(session, principal, "dataset", dataset, before, project_id=case.project_id)
     return dataset
 

@@ -4,6 +4,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, field_validator
 
+from app.core.merge_patch import MERGE_PATCH_HELP
 from app.core.schemas import InputModel, Name, PatchModel, ReadModel, Timestamps, VariableMap
 
 SECRET_MASK = "******"
@@ -53,8 +54,11 @@ class EnvironmentUpdate(PatchModel):
 
     name: Name | None = None
     base_url: BaseUrl | None = None
-    variables: VariableMap | None = None
-    secret_variables: dict[str, str] | None = None
+    variables: VariableMap | None = Field(None, description=f"Variables to change. {MERGE_PATCH_HELP}")
+    secret_variables: dict[str, str | None] | None = Field(
+        None,
+        description=f"Secrets to change. {MERGE_PATCH_HELP} A secret sent as '{SECRET_MASK}' keeps its stored value.",
+    )
     verify_tls: bool | None = None
     proxy: Proxy = None
 

@@ -15,6 +15,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.crud import apply_changes, check_version
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.merge_patch import VARIABLE_MAP, merge_patch, validate_merged
 from app.core.secret_box import seal
 from app.environments.schemas import SECRET_MASK, EnvironmentCreate, EnvironmentUpdate
 from app.models import Environment
@@ -56,9 +57,10 @@ async def get_environment(
     return environment
 
 
-def _merge_secrets(old: dict[str, Any], sent: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """New secrets sealed, masked ones kept; also the names whose value changed (for the audit trail)."""
-    merged: dict[str, Any] = {}
+def _merge_secrets(old: dict[str, Any], sent: dict[str, str | None]) -> tuple[dict[str, Any], list[str]]:
+    """A merge patch of the secrets: new values sealed, the mask or an absent key keeps the stored value,
+    null removes it; also the names whose value changed (for the audit trail)."""
+    patch: dict[str, Any] = {}
     for key, value in sent.items():
         if value == SECRET_MASK:
             if key not in old:
@@ -66,9 +68,9 @@ def _merge_secrets(old: dict[str, Any], sent: dict[str, str]) -> tuple[dict[str,
                     f"secret '{key}' is sent as the mask but has no stored value; send the real value",
                     loc=["body", "secret_variables", key],
                 )
-            merged[key] = old[key]
-        else:
-            merged[key] = seal(value)
+            continue
+        patch[key] = None if value is None else seal(value)
+    merged: dict[str, Any] = merge_patch(old, patch)
     changed = sorted((set(old) ^ set(merged)) | {k for k in merged if k in old and merged[k] != old[k]})
     return merged, changed
 
@@ -81,6 +83,9 @@ async def update_environment(
     changes = data.changes()
     if "name" in changes:
         await _check_name_free(session, environment.project_id, changes["name"], environment.id)
+    if "variables" in changes:
+        merged = merge_patch(environment.variables or {}, changes["variables"])
+        changes["variables"] = validate_merged(VARIABLE_MAP, merged, ["body", "variables"])
     changed_secrets: list[str] = []
     if "secret_variables" in changes:
         changes["secret_variables"], changed_secrets = _merge_secrets(

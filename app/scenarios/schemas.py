@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from app.core.merge_patch import MERGE_PATCH_HELP
 from app.core.schemas import (
     Description,
     EntityId,
@@ -99,8 +100,15 @@ class ScenarioCreate(InputModel):
 class ScenarioUpdate(PatchModel):
     name: Name | None = None
     description: Description | None = None
-    variables: VariableMap | None = None
-    settings: ScenarioSettings | None = None
+    variables: VariableMap | None = Field(None, description=f"Variables to change. {MERGE_PATCH_HELP}")
+    settings: dict[str, Any] | None = Field(
+        None,
+        description=(
+            f"Settings to change (concurrency, stop_on_failure, timeout_ms, retry, rate_limit). {MERGE_PATCH_HELP} "
+            "The merged settings are checked as on create."
+        ),
+        examples=[{"stop_on_failure": False}, {"retry": {"max_attempts": 3}}],
+    )
     setup: SetupList | None = None
     teardown: SetupList | None = None
     status: Status | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,9 @@ from app.cases.service import require_project_for_body
 from app.core.crud import apply_changes, check_version, touch
 from app.core.errors import InvalidInput, NotFound
 from app.core.library import LibraryFilters
+from app.core.merge_patch import VARIABLE_MAP, merge_patch, validate_merged
 from app.core.tags import sync_tags
+from app.engine.specs import ScenarioSettings
 from app.models import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
 from app.runs import guard
 from app.scenarios import repository
@@ -26,6 +29,8 @@ from app.scenarios.schemas import (
     SetupStep,
     StepIn,
 )
+
+SETTINGS: TypeAdapter[ScenarioSettings] = TypeAdapter(ScenarioSettings)
 
 
 async def get_scenario(
@@ -157,6 +162,12 @@ async def update_scenario(
         await _check_shareable(session, scenario, data)
     before = _snapshot(scenario)
     changes = data.changes()
+    if "variables" in changes:
+        merged = merge_patch(scenario.variables or {}, changes["variables"])
+        changes["variables"] = validate_merged(VARIABLE_MAP, merged, ["body", "variables"])
+    if "settings" in changes:
+        merged = merge_patch(scenario.settings or {}, changes["settings"])
+        changes["settings"] = validate_merged(SETTINGS, merged, ["body", "settings"]).model_dump(mode="json")
     tags = changes.pop("tags", None)
     apply_changes(scenario, changes)
     if tags is not None:
