@@ -83,9 +83,10 @@ def check_expression(source: str) -> ast.AST:
             bound |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         if isinstance(node, ast.Lambda):
             raise ExpressionError("lambda is not allowed in expressions")
-    for node in ast.walk(tree):
+    for node in ast.walk(tree):  # names first: `response.status` is a wrong name before it is a wrong method
         if isinstance(node, ast.Name) and node.id not in allowed and node.id not in bound:
             raise ExpressionError(f"unknown name '{node.id}'; expressions can use {', '.join(EXPRESSION_NAMES)}")
+    for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ExpressionError(f"attribute '{node.attr}' is not allowed")
         if isinstance(node, ast.Attribute) and node.attr not in ALLOWED_ATTRIBUTES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from typing import Any
 
 import orjson
@@ -72,10 +72,10 @@ def json_safe(value: Any, depth: int = 0) -> Any:
         return _short_repr(DEFAULT_VALUE_LIMIT).repr(value)
     if isinstance(value, Mapping):
         return {_key(key): json_safe(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, list | tuple | type({}.keys()) | type({}.values()) | type({}.items())):
+    if isinstance(value, list | tuple | KeysView | ValuesView | ItemsView):
         return [json_safe(item, depth + 1) for item in value]
     if isinstance(value, set | frozenset):
-        items = [json_safe(item, depth + 1) for item in value]
+        items: list[Any] = [json_safe(item, depth + 1) for item in value]
         try:  # a set has no order: sort it so the same set always reads the same
             return sorted(items, key=orjson.dumps)
         except TypeError:
