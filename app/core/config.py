@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     initial_admin_email: str = "admin@exile.local"
 
     body_snapshot_limit: int = 65536
+    # A response body is read up to this many bytes (after decompression); the rest is never read (README,
+    # "Limits on what a target can send"). Caps what one request can hold in memory, gzip bombs included.
+    response_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Executors: a running run updates heartbeat_at this often; one silent for stale_after is interrupted
     # by a reaper that looks every reaper_interval (so within stale_after + reaper_interval of dying).
     run_heartbeat_seconds: float = 2.0

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.config import get_settings
 from app.core.secret_box import unseal
 from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
 from app.models import ApiRequest, ApiRequestDataset, Environment, ScenarioRun, TestScenario, TestScenarioCase
@@ -107,8 +108,14 @@ async def scenario_rows(
 
 
 async def load_flow(
-    session_factory: async_sessionmaker[AsyncSession], run: ScenarioRun, body_limit: int
+    session_factory: async_sessionmaker[AsyncSession],
+    run: ScenarioRun,
+    body_limit: int,
+    response_max_bytes: int | None = None,
 ) -> tuple[FlowSpec, RunOptions]:
+    """The run's flow and options; response bodies are read up to `response_max_bytes` (RESPONSE_MAX_BYTES)."""
+    if response_max_bytes is None:
+        response_max_bytes = get_settings().response_max_bytes
     async with session_factory() as session:
         environment = await load_environment(session, run.environment_id)
         settings = run.settings or {}
@@ -119,6 +126,7 @@ async def load_flow(
             retry=settings.get("retry") or {"max_attempts": 1},
             rate_limit=settings.get("rate_limit") or {},
             body_limit=body_limit,
+            response_max_bytes=response_max_bytes,
         )
         if run.kind == "case":
             if run.case_id is None:
