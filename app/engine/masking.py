@@ -44,6 +44,7 @@ def encoded_forms(secret: str) -> set[str]:
         json.dumps(secret)[1:-1],  # JSON with non-ASCII escaped (Python's json, most echo servers)
         json.dumps(secret)[1:-1].replace("/", "\\/"),  # encoders that escape the slash
         secret.lower(),  # a URL's host is lower-cased (connection errors, response.url)
+        repr(secret)[1:-1],  # an error message quoting a value (KeyError, jsonschema) escapes it the Python way
     }
     try:
         forms.add(secret.encode("idna").decode())  # a non-ASCII host, as the client spells it

@@ -21,7 +21,7 @@ from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
 from app.engine.expressions import CompiledExpression
 from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
-from app.engine.masking import CURRENT_TAINT, MASK, Masker
+from app.engine.masking import CURRENT_TAINT, MASK, MIN_SECRET_LENGTH, Masker
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
 from app.engine.snapshots import Snapshots
@@ -107,6 +107,16 @@ class FlowRunner:
     # ---- the whole run -------------------------------------------------------------------------
     async def run(self) -> FlowOutcome:
         started = datetime.now(UTC)
+        too_short = self._too_short_secrets()
+        if too_short is not None:  # nothing is sent: such a secret would show in every record unmasked
+            return FlowOutcome(
+                status="error",
+                iterations=self.iterations,
+                requests=self.requests,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                error=too_short,
+            )
         timed_out = False
         work = asyncio.ensure_future(self._run_all())
         watcher = asyncio.ensure_future(self.cancel.wait())
@@ -144,8 +154,22 @@ class FlowRunner:
             requests=self.requests,
             started_at=started,
             finished_at=datetime.now(UTC),
-            error=error,
+            error=self.masker.text(error) if error else None,  # its parts are masked already; this is the net
             not_passed_iterations=sorted(self.not_passed),
+        )
+
+    def _too_short_secrets(self) -> str | None:
+        """Secrets shorter than MIN_SECRET_LENGTH cannot be masked (environments refuse them when saved)."""
+        names = sorted(
+            name
+            for name, value in self.flow.environment.secrets.items()
+            if isinstance(value, str) and 0 < len(value) < MIN_SECRET_LENGTH
+        )
+        if not names:
+            return None
+        return (
+            f"the environment's secret {', '.join(repr(n) for n in names)} is shorter than {MIN_SECRET_LENGTH} "
+            "characters and could not be masked in the records; nothing was sent. Give it a longer value"
         )
 
     async def _run_all(self) -> tuple[str, str | None]:

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from app.core.merge_patch import MERGE_PATCH_HELP
 from app.core.schemas import InputModel, Name, PatchModel, ReadModel, Timestamps, VariableMap
+from app.engine.masking import MIN_SECRET_LENGTH
 
 SECRET_MASK = "******"
 
@@ -28,7 +29,18 @@ def _check_proxy(value: str | None) -> str | None:
     return value
 
 
+def _check_secret(value: str) -> str:
+    """A secret is masked in every record; a short one cannot be (masking `a` would hide every letter a)."""
+    if 0 < len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"a secret needs at least {MIN_SECRET_LENGTH} characters (this one has {len(value)}): a shorter one "
+            "could not be masked in run records"
+        )
+    return value
+
+
 BaseUrl = Annotated[str, Field(max_length=2048), AfterValidator(_check_base_url)]
+SecretValue = Annotated[str, AfterValidator(_check_secret)]
 Proxy = Annotated[str | None, Field(max_length=2048), AfterValidator(_check_proxy)]
 
 
@@ -36,7 +48,9 @@ class EnvironmentCreate(InputModel):
     name: Name
     base_url: BaseUrl = ""
     variables: VariableMap = Field(default_factory=dict)
-    secret_variables: dict[str, str] = Field(default_factory=dict)
+    secret_variables: dict[str, SecretValue] = Field(
+        default_factory=dict, description=f"Write-only values, at least {MIN_SECRET_LENGTH} characters each."
+    )
     verify_tls: bool = True
     proxy: Proxy = None
 
@@ -55,7 +69,7 @@ class EnvironmentUpdate(PatchModel):
     name: Name | None = None
     base_url: BaseUrl | None = None
     variables: VariableMap | None = Field(None, description=f"Variables to change. {MERGE_PATCH_HELP}")
-    secret_variables: dict[str, str | None] | None = Field(
+    secret_variables: dict[str, SecretValue | None] | None = Field(
         None,
         description=f"Secrets to change. {MERGE_PATCH_HELP} A secret sent as '{SECRET_MASK}' keeps its stored value.",
     )

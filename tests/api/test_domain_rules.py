@@ -566,7 +566,9 @@ MODELS = (
 async def _fill_project(api: httpx.AsyncClient, name: str) -> int:
     pid = (await factories.project(api, name))["id"]
     await ok(
-        await api.post(f"{API}/projects/{pid}/environments", json={"name": "staging", "secret_variables": {"k": "v"}}),
+        await api.post(
+            f"{API}/projects/{pid}/environments", json={"name": "staging", "secret_variables": {"k": "v-secret"}}
+        ),
         201,
     )
     await ok(await api.post(f"{API}/projects/{pid}/environments", json={"name": "prod"}), 201)
@@ -659,7 +661,10 @@ async def test_secrets_are_write_only_and_the_mask_only_keeps_a_stored_value(api
     )
     assert error["details"][0]["loc"][:2] == ["body", "secret_variables"]
     env = await ok(
-        await api.post(f"{API}/projects/{pid}/environments", json={"name": "e", "secret_variables": {"k": "v1"}}), 201
+        await api.post(
+            f"{API}/projects/{pid}/environments", json={"name": "e", "secret_variables": {"k": "v1-secret"}}
+        ),
+        201,
     )
     error = assert_error(
         await api.patch(
@@ -671,14 +676,14 @@ async def test_secrets_are_write_only_and_the_mask_only_keeps_a_stored_value(api
     renamed = await ok(await api.patch(f"{API}/environments/{env['id']}", json={"version": 1, "name": "e2"}))
     assert renamed["secret_variables"] == {"k": "******"}
     changed = await ok(
-        await api.patch(f"{API}/environments/{env['id']}", json={"version": 2, "secret_variables": {"k": "v2"}})
+        await api.patch(f"{API}/environments/{env['id']}", json={"version": 2, "secret_variables": {"k": "v2-secret"}})
     )
     assert changed["secret_variables"] == {"k": "******"} and changed["version"] == 3
     try:
         stored = await session.scalar(select(Environment.secret_variables).where(Environment.id == env["id"]))
     finally:
         await session.rollback()
-    assert {name: unseal(value) for name, value in stored.items()} == {"k": "v2"}
+    assert {name: unseal(value) for name, value in stored.items()} == {"k": "v2-secret"}
 
 
 async def test_clone_takes_a_custom_name(api):
