@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.principal import require_project
@@ -43,14 +44,19 @@ async def list_audit(
     since: QueryDateTime = None,
     until: QueryDateTime = None,
 ) -> dict[str, object]:
-    """Project admins read their projects' trail; site admins read everything. Newest first; read only."""
+    """Project admins read their projects' trail; site admins read everything. Newest first; read only.
+
+    A project's trail starts after the last deletion of a project with the same id: should an id ever come
+    back, the new project's admins never read what the deleted one held.
+    """
     statement = select(AuditLog)
     if project_id is not None:
         await require_project(session, principal, project_id, "manage")
-        statement = statement.where(AuditLog.project_id == project_id)
+        statement = statement.where(await _trails_of(session, [project_id]))
     elif not principal.is_site_admin:
         roles = await principal.roles(session)
-        statement = statement.where(AuditLog.project_id.in_([p for p, r in roles.items() if at_least(r, "admin")]))
+        managed = [p for p, r in roles.items() if at_least(r, "admin")]
+        statement = statement.where(await _trails_of(session, managed))
     if actor:
         statement = statement.where(_actor_filter(actor))
     if entity:
@@ -62,6 +68,27 @@ async def list_audit(
     if until:
         statement = statement.where(AuditLog.at < until)
     return await page_of(session, statement.order_by(AuditLog.id.desc()), params)
+
+
+async def _trails_of(session: AsyncSession, project_ids: list[int]) -> ColumnElement[bool]:
+    """Entries of these projects written after the last `delete` of a project with the same id.
+
+    Audit ids only grow and the delete entry commits with the deletion, before any new row can take the id:
+    the bound holds whatever the clocks of several servers say (a time bound would not).
+    """
+    if not project_ids:
+        return false()
+    deleted = await session.execute(
+        select(AuditLog.project_id, func.max(AuditLog.id))
+        .where(AuditLog.project_id.in_(project_ids), AuditLog.entity == "project", AuditLog.action == "delete")
+        .group_by(AuditLog.project_id)
+    )
+    last_deletion: dict[int | None, int] = {project: last for project, last in deleted.all()}
+    never_deleted = [p for p in project_ids if p not in last_deletion]
+    return or_(
+        AuditLog.project_id.in_(never_deleted),
+        *(and_(AuditLog.project_id == p, AuditLog.id > last) for p, last in last_deletion.items()),
+    )
 
 
 def _actor_filter(actor: str) -> Any:

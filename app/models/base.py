@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text, func
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Table, Text, event, func
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -72,6 +72,27 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    @classmethod
+    def __table_cls__(cls, name: str, metadata: MetaData, *args: Any, **kwargs: Any) -> Table:
+        """Every table gets SQLite's AUTOINCREMENT: without it SQLite hands out the id of a deleted last row
+        again, so a new project took over a deleted one's id (and what still pointed at it). MySQL/MariaDB
+        and PostgreSQL never reuse an id; the option only changes SQLite's DDL."""
+        kwargs.setdefault("sqlite_autoincrement", True)
+        return Table(name, metadata, *args, **kwargs)
+
+
+@event.listens_for(Table, "before_create")
+def _keep_sqlite_autoincrement(table: Table, connection: Connection, **_: Any) -> None:
+    """A table a migration creates or rebuilds on SQLite gets AUTOINCREMENT too, unless it says otherwise.
+
+    Alembic's batch mode rebuilds a SQLite table from its reflection, which does not see AUTOINCREMENT: without
+    this, any later migration that rebuilds a table (adding a NOT NULL column, dropping one) would quietly bring
+    id reuse back. A migration that passes `sqlite_autoincrement` itself is left alone.
+    """
+    explicit = set(table.kwargs)  # iterating gives what was passed; `in` would also see the defaults
+    if connection.dialect.name == "sqlite" and "sqlite_autoincrement" not in explicit:
+        table.dialect_options["sqlite"]["autoincrement"] = True
 
 
 class TimestampMixin:
