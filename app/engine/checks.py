@@ -9,7 +9,7 @@ import jsonpath_rfc9535
 from jsonschema.validators import validator_for
 
 from app.engine.expressions import ExpressionLimitError, compile_expression
-from app.engine.regexes import compile_regex
+from app.engine.regexes import RegexError, compile_regex
 from app.engine.templates import UnknownVariable, compile_value, has_template
 from app.engine.transport import NOT_JSON, Response
 
@@ -95,7 +95,10 @@ def _reader(source: str, expression: str | None) -> Callable[[Response], Any]:
     if source == "response_time_ms":
         return lambda response: response.elapsed_ms
     if source == "regex":
-        pattern = compile_regex(expression or "")
+        try:
+            pattern = compile_regex(expression or "")
+        except RegexError as exc:
+            return _refused(exc)
 
         def search(response: Response) -> Any:
             match = pattern.search(response.text)
@@ -105,6 +108,15 @@ def _reader(source: str, expression: str | None) -> Callable[[Response], Any]:
 
         return search
     raise ValueError(f"unknown source '{source}'")
+
+
+def _refused(exc: RegexError) -> Callable[..., Any]:
+    """A stored pattern RE2 refuses (saved before regexes ran on RE2): only the steps that use it end in error."""
+
+    def refuse(*_: Any) -> Any:
+        raise exc
+
+    return refuse
 
 
 def _or_nothing(value: Any) -> Any:
@@ -247,10 +259,14 @@ class CompiledAssertion:
             compile_value(self.expected) if self.source != "json_schema" and has_template(self.expected) else None
         )
         if self.op == "regex" and isinstance(self.expected, str) and self._render_expected is None:
-            pattern = compile_regex(self.expected)
-            self._compare = lambda actual, _expected: (
-                pattern.search(actual if isinstance(actual, str) else str(actual)) is not None
-            )
+            try:
+                pattern = compile_regex(self.expected)
+            except RegexError as exc:
+                self._compare = _refused(exc)
+            else:
+                self._compare = lambda actual, _expected: (
+                    pattern.search(actual if isinstance(actual, str) else str(actual)) is not None
+                )
         self._where = self.source + (f" {self.expression}" if self.expression else "")
         self._verb = (self.op or "eq").replace("_", " ")
 
@@ -264,8 +280,8 @@ class CompiledAssertion:
             passed, actual, message = self._evaluate(response, variables, expected, expected_text)
             if not passed and self.source in BODY_SOURCES:
                 message += truncation_note(response)
-        except ExpressionLimitError:
-            raise  # not a failed check: the step ends in error, naming the limit
+        except (ExpressionLimitError, RegexError):
+            raise  # not a failed check: the step ends in error, naming the limit (or what RE2 refused)
         except UnknownVariable as exc:
             passed, actual, message = False, None, f"could not evaluate: expected uses {exc}"
         except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly

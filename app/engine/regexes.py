@@ -28,6 +28,6 @@ def compile_regex(pattern: str) -> Any:
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise RegexError(
-            f"regex '{pattern[:200]}' does not compile: {reason} (patterns run on RE2, which matches in linear "
-            "time and has no backreferences or lookaround)"
+            f"regex '{pattern[:200]}' does not compile: {reason} (regexes use RE2 syntax, which matches in linear "
+            "time: no backreferences or lookaround; https://github.com/google/re2/wiki/Syntax)"
         ) from None

@@ -19,9 +19,10 @@ from aiolimiter import AsyncLimiter
 from app.engine.checks import CompiledAssertion, CompiledExtractor, ExtractionError, expression_names
 from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
-from app.engine.expressions import CompiledExpression
+from app.engine.expressions import CompiledExpression, ExpressionLimitError
 from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
 from app.engine.masking import CURRENT_TAINT, MASK, MIN_SECRET_LENGTH, Masker
+from app.engine.regexes import RegexError
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
 from app.engine.snapshots import Snapshots
@@ -343,9 +344,7 @@ class FlowRunner:
                 continue
             try:
                 if step.fan_out is not None:
-                    status = await self._run_fan_out(
-                        step, iteration, iteration_attempt, runtime, state, layers, buffer
-                    )
+                    status = await self._run_fan_out(step, iteration, iteration_attempt, runtime, state, layers, buffer)
                 else:
                     scope = ChainMap(runtime, step.spec.variables, *layers)
                     status = await self._run_step(
@@ -523,8 +522,12 @@ class FlowRunner:
                 self._extract(extractor, response, runtime, state, outcome)
             for assertion in step.assertions:
                 outcome.assertions.append(self._check(assertion, response, scope, state, outcome))
-        except SecretDerivationError as exc:
+        except (SecretDerivationError, ExpressionLimitError, RegexError) as exc:
+            # Not a failed check: the check could not run (a size or time limit, a pattern RE2 refuses).
             outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            return outcome
+        except Exception as exc:  # whatever one step's checks meet, it ends that step, never the run
+            outcome.status, outcome.error = "error", f"{step.name}: checks could not run: {describe(exc)}"
             return outcome
         try:
             for processor in step.post:

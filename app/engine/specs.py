@@ -15,6 +15,7 @@ from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.engine.expressions import ExpressionError, check_expression
+from app.engine.regexes import RegexError, compile_regex
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
@@ -57,10 +58,11 @@ def check_jsonpath(expression: str) -> str:
 
 
 def check_regex(pattern: str) -> str:
+    """A user regex must compile on RE2 (what runs it): no backreferences or lookaround, linear-time matching."""
     try:
-        re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise ValueError(f"regex '{pattern}' does not compile: {exc}") from None
+        compile_regex(pattern)
+    except RegexError as exc:
+        raise ValueError(str(exc)) from None
     return pattern
 
 

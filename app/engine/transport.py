@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import errno
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class AiohttpTransport:
         """Send once; the body is read up to `max_body_bytes` (decompressed), the rest is never read."""
         client = self._client()
         started = time.perf_counter()
+        reading_body = False
         try:
             async with client.request(
                 request.method,
@@ -159,6 +161,7 @@ class AiohttpTransport:
                 # The engine follows redirects itself, hop by hop (cookies, hops recorded, credentials).
                 allow_redirects=False,
             ) as raw:
+                reading_body = True
                 body, truncated = await _read_capped(raw, max_body_bytes)
                 return Response(
                     status=raw.status,
@@ -172,13 +175,25 @@ class AiohttpTransport:
         except TimeoutError:
             raise TransportError(f"timed out after {timeout_s * 1000:.0f} ms") from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            raise TransportError(_connection_error(exc, reading_body)) from None
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
         await asyncio.sleep(0)
+
+
+def _connection_error(exc: BaseException, reading_body: bool) -> str:
+    """What broke, in words first (a reset, a hang-up, a body cut short), then aiohttp's own message."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ClientPayloadError) or (reading_body and isinstance(exc, aiohttp.ClientError | OSError)):
+        return f"the connection broke while the response body was read ({detail})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"the target closed the connection without answering ({detail})"
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return f"the target reset the connection before answering ({detail})"
+    return detail
 
 
 async def _read_capped(raw: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
