@@ -8,6 +8,7 @@ deletion by an expired cookie), one per iteration, never shared between iteratio
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,6 +54,7 @@ class CookieState:
         return self._jar
 
     def store(self, values: list[str], response_url: str) -> None:
+        values = [_epoch_expires_deletes(value) for value in values]
         url = URL(response_url)
         self._seen.append((values, url))
         self._the_jar().update_cookies_from_headers(values, url)
@@ -63,6 +65,24 @@ class CookieState:
             return None
         cookies = self._the_jar().filter_cookies(URL(request_url))
         return "; ".join(f"{name}={morsel.coded_value}" for name, morsel in cookies.items()) or None
+
+
+_EXPIRES = re.compile(r";\s*expires\s*=\s*([^;]*)", re.IGNORECASE)
+_MAX_AGE = re.compile(r";\s*max-age\s*=", re.IGNORECASE)
+
+
+def _epoch_expires_deletes(value: str) -> str:
+    """`Expires=Thu, 01 Jan 1970 00:00:00 GMT`, the usual way to delete a cookie, deletes it (RFC 6265 5.3).
+
+    aiohttp (3.14) reads a date of exactly the epoch (0) as "no date" and keeps the cookie for the session;
+    Max-Age=0 says the same thing in a way it reads right (Max-Age wins over Expires, so only add it when absent).
+    """
+    match = _EXPIRES.search(value)
+    if match is None or _MAX_AGE.search(value) is not None:
+        return value
+    if CookieJar._parse_date(match.group(1).strip()) == 0:
+        return f"{value}; Max-Age=0"
+    return value
 
 
 class IterationState:
