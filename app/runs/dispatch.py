@@ -54,9 +54,15 @@ async def dispatch(run: ScenarioRun) -> None:
                 "Check CELERY_BROKER_URL and that the broker is up, then start it again."
             ) from exc
         return
-    task = asyncio.get_running_loop().create_task(execute_run(get_session_factory(), run.id, worker_name("inline")))
+    start_inline(run.id)
+
+
+def start_inline(run_id: int, kind: str = "inline") -> asyncio.Task[str | None]:
+    """Execute a committed run in this process, as a task that outlives the request that started it."""
+    task = asyncio.get_running_loop().create_task(execute_run(get_session_factory(), run_id, worker_name(kind)))
     _inline_runs.add(task)
     task.add_done_callback(_inline_runs.discard)
+    return task
 
 
 async def wait_for_inline_runs() -> None:

@@ -101,6 +101,7 @@ async def _keep_alive(
     iterations: Counts,
     cancel: asyncio.Event,
     interval: float,
+    ended_elsewhere: asyncio.Event,
 ) -> None:
     """Heartbeat, iteration progress and cancel polling: one small write and one read every `interval` seconds.
 
@@ -116,20 +117,28 @@ async def _keep_alive(
                     .where(ScenarioRun.id == run_id, ScenarioRun.status == "running")
                     .values(heartbeat_at=utcnow(), **_iteration_counts(iterations))
                 )
-                requested = await session.scalar(select(ScenarioRun.cancel_requested).where(ScenarioRun.id == run_id))
+                state = (
+                    await session.execute(
+                        select(ScenarioRun.status, ScenarioRun.cancel_requested).where(ScenarioRun.id == run_id)
+                    )
+                ).first()
                 await session.commit()
-            if requested is None:  # the run's row was deleted (with its project): stop sending
+            if state is None:  # the run's row was deleted (with its project): stop sending
                 sink.run_gone.set()
-            if requested or sink.run_gone.is_set():
+            elif state.status != "running":
+                # The reaper already ended it (this process stalled past RUN_STALE_AFTER_SECONDS): a run
+                # called `interrupted` must not go on sending; what it sent is still recorded.
+                ended_elsewhere.set()
+            if state is None or state.cancel_requested or state.status != "running":
                 cancel.set()
         except asyncio.CancelledError:
             raise
-        except Exception:  # a missed heartbeat is retried next tick; the reaper allows for several
-            logger.exception("heartbeat for run %s failed", run_id)
+        except Exception as exc:  # a missed heartbeat is retried next tick; the reaper allows for several
+            logger.warning("heartbeat for run %s failed (retried): %s: %s", run_id, type(exc).__name__, exc)
 
 
 async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> str | None:
-    """Claim and execute one run; returns its final status, or None if someone else had claimed it."""
+    """Claim and execute one run; returns its final status, or None if someone else claimed or ended it."""
     settings = get_settings()
     if not await claim(session_factory, run_id, owner):
         logger.info("run %s was already claimed; skipping", run_id)
@@ -159,10 +168,19 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
     outcome: FlowOutcome | None = None
     failure: str | None = None
     keep_alive: asyncio.Future[None] | None = None
+    ended_elsewhere = asyncio.Event()
     try:
         runner = FlowRunner(flow, options, transport, sink, cancel)
         keep_alive = asyncio.ensure_future(
-            _keep_alive(session_factory, run_id, sink, runner.iterations, cancel, settings.run_heartbeat_seconds)
+            _keep_alive(
+                session_factory,
+                run_id,
+                sink,
+                runner.iterations,
+                cancel,
+                settings.run_heartbeat_seconds,
+                ended_elsewhere,
+            )
         )
         outcome = await runner.run()
     except Exception as exc:
@@ -180,6 +198,9 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
         failure = failure or f"results could not be stored: {type(exc).__name__}: {exc}"
     if sink.run_gone.is_set():
         logger.info("run %s was deleted while it ran (with its project); it stopped", run_id)
+        return None
+    if ended_elsewhere.is_set():
+        logger.warning("run %s was ended by someone else while it ran (the reaper?); it stopped", run_id)
         return None
     if failure is not None or outcome is None:
         await _finish(session_factory, run_id, "error", failure, outcome)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -9,14 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
-from app.core.db import SessionDep, get_session_factory
+from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs import service
-from app.runs.dispatch import dispatch, wait_until_ended
-from app.runs.executor import execute_run, worker_name
+from app.runs.dispatch import dispatch, start_inline, wait_until_ended
 from app.runs.schemas import (
     ApiRequestRunDetail,
     ApiRequestRunRead,
@@ -84,7 +84,8 @@ async def run_case(
             await session.refresh(run)
             return JSONResponse(_run_json(run), status_code=202)
     else:
-        await execute_run(get_session_factory(), run.id, worker_name("send"))
+        # Shielded: a client that goes away must not take the run down half-recorded and still `running`.
+        await asyncio.shield(start_inline(run.id, "send"))
     await session.refresh(run)
     items = await session.scalars(
         select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run.id).order_by(ApiRequestRun.id)

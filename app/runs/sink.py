@@ -171,6 +171,12 @@ class DatabaseSink:
             if not await self._detach_vanished(rows):
                 return 0
             await self._write_once(rows, counts)
+        except Exception as exc:  # transient (a deadlock with a concurrent delete, a dropped connection): once more
+            logger.warning("writing results of run %s failed, retrying: %s: %s", self._run_id, type(exc).__name__, exc)
+            await asyncio.sleep(0.2)
+            if not await self._detach_vanished(rows):
+                return 0
+            await self._write_once(rows, counts)
         return len(rows)
 
     async def _detach_vanished(self, rows: list[dict[str, Any]]) -> bool:

@@ -299,6 +299,7 @@ async def test_an_unreachable_broker_answers_503_and_the_run_ends_error(api, tar
     monkeypatch.setattr(get_settings(), "celery_broker_url", "redis://127.0.0.1:1/0")  # nothing listens there
     monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
     monkeypatch.setattr(celery_app, "_pool", None)
+    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)  # earlier worker tests leave one on the real broker
     url = f"{API}/" + path.format(scenario=ids["scenario"], run=first["id"], login=ids["login"])
     body = {"only": "all"} if path.endswith("rerun") else {"environment_id": ids["env"]}
     error = assert_error(await api.post(url, json=body), 503, "broker_unavailable")
@@ -307,3 +308,43 @@ async def test_an_unreachable_broker_answers_503_and_the_run_ends_error(api, tar
     assert latest is not None and latest.id != first["id"] and f"run {latest.id}" in error["message"]
     assert latest.status == "error" and latest.executor == "celery" and latest.finished_at is not None
     assert "task queue could not be reached" in (latest.error or "")
+
+
+async def test_a_run_the_reaper_ended_stops_sending(api, target, monkeypatch):
+    """An executor that stalled past the stale limit finds its run `interrupted` and stops, not goes on."""
+    monkeypatch.setattr(get_settings(), "run_heartbeat_seconds", 0.05)
+    ids = await _slow_flow(api, target, rows=40, ms=50)
+    run = await _run_row(ids["project"], scenario_id=ids["slow_flow"], environment_id=ids["env"], status="queued")
+    execution = asyncio.ensure_future(execute_run(get_session_factory(), run.id, "test"))
+    while target.hits["slow"] < 2:  # noqa: ASYNC110 - the target runs in this loop
+        await asyncio.sleep(0.02)
+    async with get_session_factory()() as session:  # what the reaper does to a run whose heartbeat went stale
+        await session.execute(
+            update(ScenarioRun)
+            .where(ScenarioRun.id == run.id)
+            .values(status="interrupted", error="the executor stopped sending heartbeats")
+        )
+        await session.commit()
+    await asyncio.wait_for(execution, 10)
+    assert target.hits["slow"] < 40
+    ended = (await api.get(f"{API}/scenario-runs/{run.id}")).json()
+    assert ended["status"] == "interrupted"
+
+
+async def test_a_send_whose_client_went_away_still_ends_and_keeps_its_record(api, target):
+    ids = await order_flow(api, target)
+    slow = await create(
+        api, f"{API}/cases", {"project_id": ids["project"], "name": "slow", "method": "GET", "url": "/slow?ms=300"}
+    )
+    request = asyncio.ensure_future(api.post(f"{API}/cases/{slow['id']}/run", json={"environment_id": ids["env"]}))
+    while target.hits["slow"] < 1:  # noqa: ASYNC110 - the target runs in this loop
+        await asyncio.sleep(0.01)
+    request.cancel()  # the client disconnects while the request is in flight
+    await asyncio.gather(request, return_exceptions=True)
+    from app.runs.dispatch import wait_for_inline_runs
+
+    await wait_for_inline_runs()
+    async with get_session_factory()() as session:
+        run = await session.scalar(select(ScenarioRun).where(ScenarioRun.case_id == slow["id"]))
+    assert run is not None and run.status == "passed"
+    assert [r.status for r in await _records(run.id)] == ["passed"]
