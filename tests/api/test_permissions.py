@@ -93,9 +93,12 @@ async def build_world() -> World:
         private_scenario = TestScenario(
             project_id=project_a.id, owner_id=users["editor"].id, name="draft", visibility="private"
         )
-        session.add_all([dataset, scenario, private_scenario])
+        # The queued run belongs to its own scenario, so deleting "flow" is not refused as in use by a run.
+        nightly = TestScenario(project_id=project_a.id, owner_id=users["owner"].id, name="nightly")
+        session.add_all([dataset, scenario, private_scenario, nightly])
         await session.flush()
-        session.add(TestScenarioCase(scenario_id=scenario.id, case_id=cases["case"].id, position=0))
+        for each in (scenario, private_scenario, nightly):  # a scenario with no enabled step cannot be started
+            session.add(TestScenarioCase(scenario_id=each.id, case_id=cases["case"].id, position=0))
         session.add(TestScenarioDataset(scenario_id=scenario.id, name="r", variables={}, position=0))
         ci_token = ApiToken(
             project_id=project_a.id,
@@ -117,7 +120,7 @@ async def build_world() -> World:
         )
         queued = ScenarioRun(
             project_id=project_a.id,
-            scenario_id=scenario.id,
+            scenario_id=nightly.id,
             kind="scenario",
             status="queued",
             executor="celery",
@@ -215,7 +218,8 @@ ROWS = [
     # projects
     Row("project-get", "GET", "/projects/{A}", "read"),
     Row("project-patch", "PATCH", "/projects/{A}", "manage", body=case_patch),
-    Row("project-delete", "DELETE", "/projects/{A}", "own", success=204),
+    # The world has a queued run in A: whoever may delete A is told it is in use (409), the rest 403/404.
+    Row("project-delete", "DELETE", "/projects/{A}", "own", success=409),
     # members
     Row("members-list", "GET", "/projects/{A}/members", "read"),
     Row(
@@ -403,9 +407,9 @@ async def test_lists_show_only_what_may_be_seen_and_totals_agree(client: httpx.A
     assert sorted(names) == sorted(item["name"] for item in listed["items"])
     scenarios = (await client.get("/api/v1/scenarios", headers=headers)).json()
     expected_scenarios = (
-        {"flow", "draft"}
+        {"flow", "draft", "nightly"}
         if principal in ("owner", "admin", "editor")
-        else (set() if principal == "outsider" else {"flow"})
+        else (set() if principal == "outsider" else {"flow", "nightly"})
     )
     assert {s["name"] for s in scenarios["items"]} == expected_scenarios
     assert scenarios["total"] == len(expected_scenarios)

@@ -28,17 +28,19 @@ async def test_cancel_stops_new_requests_and_records_those_in_flight(engine: Eng
     )
     assert time.monotonic() - started < 0.5  # in-flight requests are abandoned, not awaited
     assert run.outcome.status == "cancelled" and run.outcome.error == "cancelled"
-    assert [(r.step_key, r.status, r.error, r.is_final) for r in run.results] == [
-        ("step:0", "error", "cancelled", True)
-    ] * 3
-    assert run.outcome.requests.error == 3
-    abandoned = run.results[0]
+    # The 3 in flight end `error`; their iterations' later steps are recorded as skipped, saying why.
+    assert (
+        sorted((r.step_key, r.status, r.error, r.is_final) for r in run.results)
+        == [("step:0", "error", "cancelled", True)] * 3 + [("step:1", "skipped", "not started: cancelled", True)] * 3
+    )
+    assert run.outcome.requests.error == 3 and run.outcome.requests.skipped == 3
+    abandoned = next(r for r in run.results if r.step_key == "step:0")
     assert abandoned.request is not None and "/slow?ms=800" in abandoned.request["url"]
     assert abandoned.response is None and 80 <= abandoned.duration_ms < 300
     assert engine.target.count() == 3
     await asyncio.sleep(0.3)  # nothing left running: the target hears nothing more
     assert engine.target.count() == 3
-    assert len(run.results) == 3
+    assert len(run.results) == 6
 
 
 async def test_a_run_cancelled_before_it_starts_sends_nothing(engine: Engine):

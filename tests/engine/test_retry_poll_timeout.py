@@ -252,7 +252,12 @@ async def test_a_run_timeout_ends_the_run_with_an_error(engine: Engine):
     assert time.monotonic() - started < 1.0
     assert run.outcome.status == "error"
     assert run.outcome.error == "run timed out after 150 ms"
-    [slow] = run.results
+    slow, never = run.results  # the step never started is recorded too, so the counts add up
     assert slow.status == "error" and slow.is_final
     assert slow.error == "run timed out after 150 ms"
+    assert (never.step_key, never.status, never.error) == (
+        "step:1",
+        "skipped",
+        "not started: run timed out after 150 ms",
+    )
     assert engine.target.paths() == ["/slow"]

@@ -33,7 +33,7 @@ class Target:
     async def login(self, request: web.Request) -> web.Response:
         self.hits["login"] += 1
         body = await request.json()
-        if body.get("password") != "pw":
+        if body.get("password") != "pw-secret-1":
             return web.json_response({"code": 401, "message": "bad password"}, status=401)
         return web.json_response({"code": 0, "data": {"token": f"tok-{body.get('username')}"}})
 
@@ -92,7 +92,7 @@ async def order_flow(api: httpx.AsyncClient, target: Target, **scenario: Any) ->
     env = await create(
         api,
         f"/api/v1/projects/{proj['id']}/environments",
-        {"name": "local", "base_url": target.url, "secret_variables": {"password": "pw"}},
+        {"name": "local", "base_url": target.url, "secret_variables": {"password": "pw-secret-1"}},
     )
     login = await create(
         api,
