@@ -2,7 +2,7 @@
 
 Each test runs against the real local target (tests/engine/conftest.py) and then looks for the secret in the
 whole record, decoded every way a reader could decode it (percent-decoding, form-decoding, JSON unescaping,
-lower case, base64 of Basic credentials): `assert_no_trace`. The checks are written independently of
+lower case, base64 of Basic credentials): tests.secret_traces.assert_no_trace, written independently of
 app.engine.masking, so a form the masker forgets shows up here.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 from typing import Any
-from urllib.parse import unquote, unquote_plus
 
 import orjson
 
@@ -20,6 +18,7 @@ from app.engine.flow import RunOptions
 from app.engine.masking import MASK
 from app.engine.results import StepResult
 from tests.engine.conftest import Engine, rows, step
+from tests.secret_traces import assert_no_trace
 
 SECRET = "Zq7-Hidden-Secret/42"  # upper case, a slash and a dash: several spellings on the way out
 
@@ -28,27 +27,6 @@ def record_text(result: StepResult | Any) -> str:
     """A record as the database would get it: its JSON text."""
     data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
     return orjson.dumps(data, default=str).decode()
-
-
-def readings(text: str) -> list[str]:
-    """What a reader could turn a record's text into."""
-    out = [text, text.lower(), unquote(text), unquote_plus(text), unquote(unquote(text))]
-    try:
-        out.append(json.loads(f'"{text}"'))  # JSON escapes (\\/, \\u00e9) undone
-    except ValueError:
-        pass
-    out.append(text.replace("\\/", "/").replace('\\"', '"'))
-    return out
-
-
-def assert_no_trace(text: str, *values: str) -> None:
-    """None of `values` (nor their Basic-auth base64 with any user) can be read back from `text`."""
-    for value in values:
-        for reading in readings(text):
-            assert value not in reading, f"{value!r} readable in the record: {text[:2000]}"
-            assert value.lower() not in reading.lower(), f"{value!r} (any case) readable in: {text[:2000]}"
-        for user in ("ann", ""):
-            assert base64.b64encode(f"{user}:{value}".encode()).decode() not in text
 
 
 def assert_run_clean(run: Any, *values: str) -> None:
