@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api import api_router
+from app.auth.client_address import trusted_proxies
 from app.core.bootstrap import configure_logging, startup
 from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
@@ -47,6 +48,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    trusted_proxies(get_settings().forwarded_allow_ips)  # a malformed FORWARDED_ALLOW_IPS stops the start, named
     app = FastAPI(
         title="Exile",
         description="API test automation: cases, data-driven runs, business-flow scenarios and run records.",

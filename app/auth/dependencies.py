@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from app.auth.client_address import client_address, trusted_proxies
 from app.auth.principal import Principal
+from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.schemas import StorableText
@@ -38,7 +40,10 @@ class SignInForm:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address: the peer, or what a proxy in FORWARDED_ALLOW_IPS says (app/auth/client_address.py)."""
+    proxies = trusted_proxies(get_settings().forwarded_allow_ips)
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
 
 
 async def current_principal(

@@ -1,13 +1,19 @@
-"""Sign-in guessing protection, shared by every server process through the database.
+"""Sign-in (and password-change) guessing protection, shared by every server process through the database.
 
 Every attempt is counted before the password is checked, with one atomic upsert per key, so parallel
-guesses cannot all slip past the limit. After a few failures within a window, an account (or an
-address) is locked for a short time that doubles with each further failure, capped at LOCK_CAP: an
-attacker can slow a user down, never lock them out for good, and a correct sign-in clears the account.
+guesses cannot all slip past the limit. Two kinds of key:
+- an account (`email:` for sign-in, `password:` for a password change): after a few failures within a
+  window it is locked for a short time that doubles with each further failure, capped at LOCK_CAP. An
+  attacker can slow a user down, never lock them out for good, and a correct password clears the account.
+- an address (`ip:`): past its threshold each attempt from it waits before the password is checked, a
+  delay that doubles with each further failure up to SIGN_IN_SLOWDOWN_MAX_SECONDS. It is never locked: one
+  person failing behind a shared address (an office, a NAT) must not lock everyone behind it out, so a
+  correct password for an account that is not itself locked always gets in, at worst after that delay.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,24 +30,55 @@ from app.models.base import utcnow
 WINDOW = timedelta(minutes=15)
 LOCK_BASE = timedelta(seconds=30)
 LOCK_CAP = timedelta(minutes=15)
-THRESHOLDS = {"email": 5, "ip": 20}
+THRESHOLDS = {"email": 5, "password": 5, "ip": 20}
+LOCKING = frozenset({"email", "password"})  # an address is slowed down, never locked
+SLOWDOWN_BASE = 0.5  # seconds: the first attempt past an address's threshold waits this long, then doubles
 
 
 def keys_for(email: str, ip: str | None) -> list[str]:
+    """A sign-in's keys: the account first, then the address."""
     keys = [f"email:{email.strip().lower()[:320]}"]
     if ip:
         keys.append(f"ip:{ip}")
     return keys
 
 
+def keys_for_password_change(user_id: int, ip: str | None) -> list[str]:
+    """A password change's keys: its own account key (a stolen session guessing the current password must
+    not lock the owner's sign-in), then the address, shared with sign-ins."""
+    return [f"password:{user_id}"] + ([f"ip:{ip}"] if ip else [])
+
+
+def _kind(key: str) -> str:
+    return key.split(":", 1)[0]
+
+
 def threshold(key: str) -> int:
-    return THRESHOLDS[key.split(":", 1)[0]]
+    return THRESHOLDS[_kind(key)]
+
+
+def _locking(keys: list[str]) -> list[str]:
+    return [key for key in keys if _kind(key) in LOCKING]
+
+
+def slowdown(counts: dict[str, int], max_seconds: float) -> float:
+    """Seconds this attempt waits: 0 until an address passes its threshold, then 0.5, 1, 2, ... up to the cap."""
+    excess = max((count - threshold(key) for key, count in counts.items() if _kind(key) not in LOCKING), default=0)
+    if excess <= 0:
+        return 0.0
+    return float(min(SLOWDOWN_BASE * 2 ** min(excess - 1, 30), max_seconds))
+
+
+async def slow_down(seconds: float) -> None:
+    """Wait before the password is checked (no database connection is held meanwhile)."""
+    if seconds > 0:
+        await asyncio.sleep(seconds)
 
 
 async def locked_for(session: AsyncSession, keys: list[str]) -> int:
-    """Seconds until the longest active lock on any key ends (0 = not locked)."""
+    """Seconds until the longest active lock on any account key ends (0 = not locked)."""
     now = utcnow()
-    rows = await session.scalars(select(LoginThrottle.locked_until).where(LoginThrottle.key.in_(keys)))
+    rows = await session.scalars(select(LoginThrottle.locked_until).where(LoginThrottle.key.in_(_locking(keys))))
     remaining = [(until - now).total_seconds() for until in rows if until is not None and until > now]
     return int(max(remaining) + 0.999) if remaining else 0
 
@@ -114,7 +151,7 @@ def _is_retryable(exc: DBAPIError) -> bool:
 async def count_attempt(session: AsyncSession, keys: list[str]) -> tuple[int, dict[str, int]]:
     """Count this attempt on every key before the password is checked.
 
-    Returns the seconds to wait when a key is past what it allows (such an attempt is not checked and
+    Returns the seconds to wait when an account key is past what it allows (such an attempt is not checked and
     gives its count back, so guesses sent in parallel cannot slip past the limit), and this attempt's
     count per key.
     """
@@ -139,7 +176,8 @@ async def count_attempt(session: AsyncSession, keys: list[str]) -> tuple[int, di
     refused = [
         key
         for key, allowed, until in rows
-        if counts.get(key, 0) > allowed or (until is not None and until > now and counts.get(key, 0) >= allowed)
+        if _kind(key) in LOCKING
+        and (counts.get(key, 0) > allowed or (until is not None and until > now and counts.get(key, 0) >= allowed))
     ]
     if not refused:
         return 0, counts
@@ -160,8 +198,8 @@ async def _lock(session: AsyncSession, key: str, failures: int, now: datetime) -
 
 
 async def record_failure(session: AsyncSession, keys: list[str], counts: dict[str, int]) -> None:
-    """Lock each key whose allowance this attempt used up (judged by this attempt's own count, not by
-    attempts still in flight); once that lock ends, one more try is allowed."""
+    """Lock each account key whose allowance this attempt used up (judged by this attempt's own count, not
+    by attempts still in flight); once that lock ends, one more try is allowed. The address keeps its count."""
     now = utcnow()
 
     async def lock_if_spent(key: str) -> None:
@@ -174,7 +212,7 @@ async def record_failure(session: AsyncSession, keys: list[str], counts: dict[st
                 .values(allowed=counts[key] + 1)
             )
 
-    await _each_key(session, keys, lock_if_spent)
+    await _each_key(session, _locking(keys), lock_if_spent)
 
 
 async def record_success(session: AsyncSession, keys: list[str]) -> None:

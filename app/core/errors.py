@@ -28,10 +28,12 @@ class AppError(Exception):
         details: Sequence[dict[str, Any]] | None = None,
         status_code: int | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
+        self.headers = dict(headers or {})
         if status_code is not None:
             self.status_code = status_code
         if code is not None:
@@ -107,7 +109,14 @@ ERROR_DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the error statuses an operation can answer, each with the error body's schema."""
-    return {code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in codes
+    }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+        }
+    return responses
 
 
 # What nearly every signed-in operation can answer; routers add the rest per route.
@@ -154,9 +163,11 @@ def _summary(details: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers={**headers, **exc.headers} or None,
         )
 
     @app.exception_handler(RequestValidationError)

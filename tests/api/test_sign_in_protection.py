@@ -8,14 +8,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import select, update
 
+from app.auth import throttle
+from app.auth.client_address import UNVERIFIED, client_address, trusted_proxies
+from app.core.config import get_settings
 from app.core.db import get_session_factory
 from app.main import app
 from app.models import AuditLog, LoginThrottle, User
@@ -57,12 +63,13 @@ async def end_every_lock() -> None:
 
 
 def assert_locked(response: httpx.Response, at_most: timedelta) -> int:
-    """A 429 that says when to come back, in the message and in the details; returns the seconds."""
+    """A 429 that says when to come back, in the message, the details and `Retry-After`; returns the seconds."""
     error = assert_error(response, 429, "too_many_attempts")
     [detail] = error["details"]
     wait = detail["retry_after"]
     assert isinstance(wait, int) and 0 < wait <= at_most.total_seconds(), wait
     assert re.search(rf"\b{wait} seconds\b", error["message"]), error["message"]
+    assert response.headers.get("Retry-After") == str(wait), response.headers
     return wait
 
 
@@ -222,25 +229,53 @@ async def test_unknown_emails_are_throttled_like_real_ones(client: httpx.AsyncCl
 # --- Locking an address ------------------------------------------------------------------------------------------
 
 
-async def test_failures_from_one_address_across_many_emails_lock_that_address(
-    client: httpx.AsyncClient, far_client: httpx.AsyncClient, alice: User
-) -> None:
-    for number in range(19):
-        assert_error(await sign_in(far_client, f"guess{number}@example.com", WRONG), 401, "invalid_credentials")
-    assert (await throttles())["ip:198.51.100.23"].locked_until is None
-    assert_error(await sign_in(far_client, "alice@example.com", WRONG), 401, "invalid_credentials")
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The slow-down each attempt was given (recorded, not slept), with the default cap of 8 seconds."""
+    recorded: list[float] = []
 
-    rows = await throttles()
-    assert rows["ip:198.51.100.23"].failures == 20 and rows["ip:198.51.100.23"].locked_until is not None
-    assert all(row.locked_until is None for key, row in rows.items() if key.startswith("email:"))
-    # That address is slowed down for every account, including a real one with the right password ...
-    assert_locked(await sign_in(far_client, "alice@example.com", RIGHT), timedelta(seconds=30))
-    assert_locked(await sign_in(far_client, "someone-new@example.com", WRONG), timedelta(seconds=30))
-    # ... but the account itself is not: from anywhere else it signs in.
-    assert (await sign_in(client, "alice@example.com", RIGHT)).status_code == 200
-    # The address's lock ends like any other.
-    await end_every_lock()
+    async def record(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(throttle, "slow_down", record)
+    monkeypatch.setattr(get_settings(), "sign_in_slowdown_max_seconds", 8.0)
+    return recorded
+
+
+async def test_failures_from_one_address_slow_it_down_but_never_lock_it(
+    client: httpx.AsyncClient, far_client: httpx.AsyncClient, alice: User, make_user: Any, waits: list[float]
+) -> None:
+    """Someone failing again and again behind a shared address (an office, a NAT) makes everyone there wait a
+    little, never locks them out: the right password of an account that is not itself locked gets in."""
+    for number in range(40):
+        assert_error(await sign_in(far_client, f"guess{number}@example.com", WRONG), 401, "invalid_credentials")
+    row = (await throttles())["ip:198.51.100.23"]
+    assert (row.failures, row.locked_until) == (40, None)
+    assert waits[:20] == [0.0] * 20  # 20 failures are free ...
+    assert waits[20:26] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # ... then each attempt waits longer, up to the cap
+    assert set(waits[26:]) == {8.0}
+
+    # From that address, a real account signs in with its right password (after the wait) ...
     assert (await sign_in(far_client, "alice@example.com", RIGHT)).status_code == 200
+    assert waits[-1] == 8.0
+    # ... and a wrong one is a plain 401, never a 429 for the address alone.
+    await make_user(email="bob@example.com", password=RIGHT)
+    assert_error(await sign_in(far_client, "bob@example.com", WRONG), 401, "invalid_credentials")
+    assert (await sign_in(far_client, "bob@example.com", RIGHT)).status_code == 200
+    # Elsewhere nobody waits.
+    before = len(waits)
+    assert (await sign_in(client, "alice@example.com", RIGHT)).status_code == 200
+    assert waits[before:] == [0.0]
+
+
+async def test_an_accounts_own_lock_still_holds_behind_a_slowed_address(
+    far_client: httpx.AsyncClient, alice: User, waits: list[float]
+) -> None:
+    for number in range(25):
+        await sign_in(far_client, f"guess{number}@example.com", WRONG)
+    for _ in range(5):
+        assert_error(await sign_in(far_client, "alice@example.com", WRONG), 401, "invalid_credentials")
+    assert_locked(await sign_in(far_client, "alice@example.com", RIGHT), timedelta(seconds=30))
 
 
 async def test_concurrent_failures_are_all_counted_and_none_crashes(client: httpx.AsyncClient, alice: User) -> None:
@@ -339,3 +374,146 @@ async def test_an_api_token_cannot_change_a_password(client: httpx.AsyncClient, 
 
 async def test_password_change_needs_a_signed_in_user(client: httpx.AsyncClient) -> None:
     assert_error(await change_password(client, {}, RIGHT, "brand-new-password"), 401, "not_authenticated")
+
+
+# --- Throttling password changes ---------------------------------------------------------------------------------
+
+
+async def test_wrong_current_passwords_lock_password_changes_not_sign_in(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    """A stolen session cannot guess the current password: five wrong ones lock password changes (429 with
+    Retry-After), the right one included, while the owner's own sign-in is untouched."""
+    session = bearer(alice)
+    for _ in range(5):
+        assert_error(await change_password(client, session, WRONG, "brand-new-password"), 422, "validation_error")
+    row = (await throttles())[f"password:{alice.id}"]
+    assert row.failures == 5 and row.locked_until is not None
+    wait = assert_locked(await change_password(client, session, RIGHT, "brand-new-password"), timedelta(seconds=30))
+    assert wait >= 25
+    assert (await sign_in(client, "alice@example.com", RIGHT)).status_code == 200  # sign-in has its own key
+
+    await end_every_lock()
+    assert (await change_password(client, session, RIGHT, "brand-new-password")).status_code == 204
+    assert f"password:{alice.id}" not in await throttles()  # the right password clears the count
+
+
+async def test_password_changes_count_on_the_address_too(
+    far_client: httpx.AsyncClient, alice: User, waits: list[float]
+) -> None:
+    for number in range(20):
+        await sign_in(far_client, f"guess{number}@example.com", WRONG)
+    response = await far_client.post(
+        f"{API}/auth/password",
+        json={"current_password": WRONG, "new_password": "brand-new-password"},
+        headers=bearer(alice),
+    )
+    assert_error(response, 422, "validation_error")
+    assert waits[-1] == 0.5  # the 21st failure from that address waited
+    assert (await throttles())["ip:198.51.100.23"].failures == 21
+
+
+# --- Whose address: X-Forwarded-For only from configured proxies ------------------------------------------------
+
+
+@asynccontextmanager
+async def uvicorn_serving(**config: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind a real uvicorn on 127.0.0.1 (its proxy-header handling included), and a client of it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", **config))
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            assert not serving.done(), serving.exception()
+            await asyncio.sleep(0.01)
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+async def failed_sign_ins_with_rotating_forwarded_for(http: httpx.AsyncClient, count: int) -> None:
+    for number in range(count):
+        response = await http.post(
+            f"{API}/auth/token",
+            data={"username": f"guess{number}@example.com", "password": WRONG},
+            headers={"X-Forwarded-For": f"203.0.113.{number + 1}"},
+        )
+        assert_error(response, 401, "invalid_credentials")
+
+
+async def test_rotating_x_forwarded_for_from_a_local_caller_is_one_address_when_no_proxy_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn's defaults believe X-Forwarded-For from 127.0.0.1 (README's own start command): a local caller
+    made each guess come from a new address and never reached the address's limit."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    async with uvicorn_serving() as http:  # uvicorn as started by `uvicorn app.main:app`
+        await failed_sign_ins_with_rotating_forwarded_for(http, 21)
+    addresses = {key: row.failures for key, row in (await throttles()).items() if key.startswith("ip:")}
+    assert len(addresses) == 1 and list(addresses.values()) == [21], addresses
+    assert not [key for key in addresses if key.startswith("ip:203.0.113.")]
+
+
+async def test_x_forwarded_for_counts_per_client_when_the_caller_is_a_configured_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(get_settings(), "forwarded_allow_ips", "127.0.0.1")
+    async with uvicorn_serving(forwarded_allow_ips="127.0.0.1") as http:  # the server given the same list
+        await failed_sign_ins_with_rotating_forwarded_for(http, 3)
+    addresses = {key: row.failures for key, row in (await throttles()).items() if key.startswith("ip:")}
+    assert addresses == {"ip:203.0.113.1": 1, "ip:203.0.113.2": 1, "ip:203.0.113.3": 1}
+
+
+async def test_x_forwarded_for_is_ignored_from_a_caller_that_is_not_a_configured_proxy(
+    far_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without uvicorn in between (any ASGI server): the app reads the header itself, from its proxies only."""
+    for number in range(3):
+        response = await far_client.post(
+            f"{API}/auth/token",
+            data={"username": "ghost@example.com", "password": WRONG},
+            headers={"X-Forwarded-For": f"203.0.113.{number + 1}"},
+        )
+        assert_error(response, 401)
+    monkeypatch.setattr(get_settings(), "forwarded_allow_ips", "198.51.100.0/24")
+    response = await far_client.post(
+        f"{API}/auth/token",
+        data={"username": "ghost@example.com", "password": WRONG},
+        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"},  # the caller wrote 6.6.6.6; our proxy appended .9
+    )
+    assert_error(response, 401)
+    addresses = {key: row.failures for key, row in (await throttles()).items() if key.startswith("ip:")}
+    assert addresses == {"ip:198.51.100.23": 3, "ip:203.0.113.9": 1}
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "trusted", "expected"),
+    [
+        ("198.51.100.7", [], "", "198.51.100.7"),
+        ("198.51.100.7", ["203.0.113.1"], "", "198.51.100.7"),  # not a proxy: the header is the caller's text
+        ("203.0.113.1", ["203.0.113.1"], "", UNVERIFIED),  # the server already believed the header
+        ("not-an-address", ["not-an-address"], "", UNVERIFIED),
+        ("10.0.0.5", ["203.0.113.1"], "10.0.0.5", "203.0.113.1"),
+        ("10.0.0.5", ["6.6.6.6, 203.0.113.1"], "10.0.0.5", "203.0.113.1"),  # only what our proxy appended
+        ("10.0.0.5", ["6.6.6.6", "203.0.113.1, 10.0.0.9"], "10.0.0.0/24", "203.0.113.1"),  # two proxies
+        ("10.0.0.5", ["[2001:db8::1]:443"], "10.0.0.5", "2001:db8::1"),
+        ("10.0.0.5", ["203.0.113.1:4711"], "10.0.0.5", "203.0.113.1"),
+        ("10.0.0.5", ["x" * 500], "10.0.0.5", "10.0.0.5"),  # garbage our proxy did not write
+        ("10.0.0.5", ["10.0.0.7"], "10.0.0.0/24", "10.0.0.7"),  # only proxies: the first one called
+        ("10.0.0.5", ["203.0.113.1"], "*", "203.0.113.1"),
+    ],
+)
+def test_the_client_address_believes_only_configured_proxies(
+    peer: str, forwarded_for: list[str], trusted: str, expected: str
+) -> None:
+    assert client_address(peer, forwarded_for, trusted_proxies(trusted)) == expected
+
+
+def test_a_malformed_proxy_list_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match=re.escape("FORWARDED_ALLOW_IPS: 'proxy.local'")):
+        trusted_proxies("10.0.0.5, proxy.local")
