@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # Argon2 cost; tests lower it so that hashing does not dominate the suite.
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or networks, `*` = any); empty = none:
+    # the caller's address is the socket peer. Start uvicorn/gunicorn with the same `--forwarded-allow-ips`.
+    forwarded_allow_ips: str = ""
+    # An address past its failed sign-ins is slowed down (each attempt waits, at most this long), never locked.
+    sign_in_slowdown_max_seconds: float = Field(default=8.0, ge=0)
+    # Request bodies larger than this are refused with 413 before they are read (README, "Request size").
+    max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     # Migrate at start-up (development default); production migrates explicitly.
     auto_migrate: bool | None = None
