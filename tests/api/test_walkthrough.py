@@ -117,7 +117,7 @@ async def test_qa_engineer_builds_a_checkout_flow_then_maintains_clones_and_reti
             json={
                 "version": 1,
                 "variables": {"username": "alice", "qty": 3, "currency": "EUR"},
-                "secret_variables": {"password": "******", "api_key": "k-123"},
+                "secret_variables": {"password": "******", "api_key": "k-123456"},
             },
         )
     )
@@ -128,7 +128,7 @@ async def test_qa_engineer_builds_a_checkout_flow_then_maintains_clones_and_reti
     assert "hunter2-very-secret" not in json.dumps(stored)  # encrypted at rest
     assert {name: unseal(value) for name, value in stored.items()} == {
         "password": "hunter2-very-secret",
-        "api_key": "k-123",
+        "api_key": "k-123456",
     }
 
     # --- Three cases: log in -> create an order -> pay.
