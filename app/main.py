@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.api import api_router
 from app.auth.client_address import trusted_proxies
+from app.core.body_limit import BodyLimitMiddleware, BodyTooLarge, body_too_large_handler
 from app.core.bootstrap import configure_logging, startup
 from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
@@ -58,6 +59,10 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_exception_handler(BodyTooLarge, body_too_large_handler)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=lambda: get_settings().max_request_bytes, routes=lambda: app.routes
+    )
     install_docs(app)
     app.include_router(api_router, prefix="/api/v1")
 
