@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import re
+
 import orjson
 from fastapi import Depends
 from sqlalchemy import event
@@ -42,9 +44,41 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: 
         options.setdefault("max_overflow", pool_size)
         options.setdefault("pool_recycle", 1800)
     engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "handle_error", _hide_row_values)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     return engine
+
+
+# MySQL/MariaDB put the offending value in the message itself: "Duplicate entry 'exile_a1b2...' for key ...".
+_VALUE_IN_MESSAGE = re.compile(r"(Duplicate entry |Incorrect \w+ value: |Data too long for column )'(?:[^'\\]|\\.)*'")
+
+
+def _hide_row_values(context: Any) -> None:
+    """Take row values out of a driver's error before anyone logs it (hide_parameters only hides SQLAlchemy's).
+
+    PostgreSQL's DETAIL says "Failing row contains (..., <token hash>, ...)" or "Key (x)=(value) already
+    exists", and asyncpg prints it with the message; MariaDB quotes the duplicate value in the message.
+    """
+    seen: set[int] = set()
+    error: BaseException | None = context.original_exception
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "detail", None):
+            try:
+                error.detail = "(hidden: it shows row values)"  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+        if error.args and any(isinstance(arg, str) and _VALUE_IN_MESSAGE.search(arg) for arg in error.args):
+            error.args = tuple(
+                _VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in error.args
+            )
+        error = error.__cause__ or error.__context__
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.orig is not None:
+        wrapped.args = tuple(
+            _VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in wrapped.args
+        )
 
 
 def _json_dumps(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -101,3 +102,30 @@ async def test_a_failed_statement_logged_with_its_traceback_shows_no_bound_value
     assert any("statement failed" in line for line in logs.lines)
     assert marker not in str(failure.value)
     assert marker not in "\n".join(logs.lines)
+
+
+async def test_a_duplicate_value_is_not_quoted_back_by_the_database_error(api: httpx.AsyncClient):
+    """PostgreSQL's DETAIL ("Key (token_hash)=(...) already exists") and MariaDB's "Duplicate entry '...'"
+    quote the row's value: the driver's error is scrubbed before anything can log it."""
+    project = await factories.project(api)
+    me = (await api.get(f"{API}/auth/me")).json()
+    marker = f"hash-{uuid.uuid4().hex}"
+    row = {
+        "project_id": project["id"],
+        "name": "ci",
+        "role": "runner",
+        "token_hash": marker,
+        "prefix": "exl_dup",
+        "created_by_id": me["id"],
+        "created_at": datetime.now(UTC),
+    }
+    async with get_engine().begin() as connection:
+        await connection.execute(insert(ApiToken).values(**row))
+    with every_log() as logs:
+        with pytest.raises(DBAPIError) as failure:
+            async with get_engine().begin() as connection:
+                await connection.execute(insert(ApiToken).values(**{**row, "name": "again"}))
+        logging.getLogger("exile").error("statement failed", exc_info=failure.value)
+    text_of_failure = "\n".join(logs.lines)
+    assert "statement failed" in text_of_failure and ("nique" in text_of_failure or "uplicate" in text_of_failure)
+    assert marker not in str(failure.value) and marker not in text_of_failure
