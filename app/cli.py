@@ -21,7 +21,11 @@ def serve(
     """Run the API server (uvicorn)."""
     import uvicorn
 
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload)
+    from app.core.config import get_settings
+
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: give it the app's list (empty = nobody).
+    forwarded = get_settings().forwarded_allow_ips
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload, forwarded_allow_ips=forwarded)
 
 
 @app.command()
