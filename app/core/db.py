@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-
-import re
 
 import orjson
 from fastapi import Depends

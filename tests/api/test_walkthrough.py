@@ -25,8 +25,8 @@ ENVIRONMENT_KEYS = {
 }  # fmt: skip
 CASE_KEYS = {
     "id", "project_id", "owner_id", "name", "description", "method", "url", "headers", "query", "body", "auth",
-    "extractors", "assertions", "pre_processors", "post_processors", "poll", "timeout_ms", "retry", "follow_redirects", "status",
-    "visibility", "run_permission", "tags", "version", "created_at", "updated_at",
+    "extractors", "assertions", "pre_processors", "post_processors", "poll", "timeout_ms", "retry",
+    "follow_redirects", "status", "visibility", "run_permission", "tags", "version", "created_at", "updated_at",
 }  # fmt: skip
 DATASET_KEYS = {"id", "case_id", "name", "variables", "enabled", "position", "version", "created_at", "updated_at"}
 SCENARIO_KEYS = {
