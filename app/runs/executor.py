@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
+from app.engine.masking import Masker
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
 from app.engine.transport import AiohttpTransport
@@ -185,7 +186,8 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
         outcome = await runner.run()
     except Exception as exc:
         logger.exception("run %s crashed", run_id)
-        failure = f"internal error: {type(exc).__name__}: {exc}"
+        # An exception's text can quote the value that broke it: the run record gets it masked.
+        failure = Masker(flow.environment.secrets.values()).text(f"internal error: {type(exc).__name__}: {exc}")
     finally:
         if keep_alive is not None:
             keep_alive.cancel()
@@ -195,7 +197,9 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
         await sink.flush()
     except Exception as exc:
         logger.exception("run %s: results could not be stored", run_id)
-        failure = failure or f"results could not be stored: {type(exc).__name__}: {exc}"
+        failure = failure or Masker(flow.environment.secrets.values()).text(
+            f"results could not be stored: {type(exc).__name__}: {exc}"
+        )
     if sink.run_gone.is_set():
         logger.info("run %s was deleted while it ran (with its project); it stopped", run_id)
         return None
