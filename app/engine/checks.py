@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonpath_rfc9535
+from jsonpath_rfc9535 import JSONPathQuery
+from jsonpath_rfc9535.segments import JSONPathChildSegment
+from jsonpath_rfc9535.selectors import IndexSelector, NameSelector
 from jsonschema.validators import validator_for
 
 from app.engine.expressions import ExpressionLimitError, compile_expression
@@ -51,13 +54,71 @@ def expression_names(response: Response | None, variables: Any) -> dict[str, Any
     }
 
 
+def plain_keys(query: JSONPathQuery) -> tuple[str | int, ...] | None:
+    """The keys of a plain path (`$.a.b`, `$.a[0].b`, `$['a'].b`, `$`): child segments of one name or index each.
+
+    Read from the library's own parse, so every spelling it accepts means the same here; anything else
+    (wildcards, slices, filters, `..`, several selectors in one segment) is None and stays with the library.
+    """
+    keys: list[str | int] = []
+    for segment in query.segments:
+        if type(segment) is not JSONPathChildSegment or len(segment.selectors) != 1:
+            return None
+        selector = segment.selectors[0]
+        if type(selector) is NameSelector:
+            keys.append(selector.name)
+        elif type(selector) is IndexSelector:
+            keys.append(selector.index)
+        else:
+            return None
+    return tuple(keys)
+
+
+def walk_keys(keys: tuple[str | int, ...]) -> Callable[[Any], Any]:
+    """A plain path as a key walk: the value it selects in a document, or NOTHING (as the library's find_one).
+
+    A name selects a member of an object only, an index an element of an array only (negative from the end).
+    """
+
+    def walk(document: Any) -> Any:
+        node = document
+        for key in keys:
+            if type(key) is str:
+                if not isinstance(node, dict):
+                    return NOTHING
+                node = node.get(key, NOTHING)
+                if node is NOTHING:
+                    return NOTHING
+            else:
+                if not isinstance(node, list) or not -len(node) <= key < len(node):  # type: ignore[operator]
+                    return NOTHING
+                node = node[key]
+        return node
+
+    return walk
+
+
+def first_match(query: JSONPathQuery) -> Callable[[Any], Any]:
+    """The first match's value in a document, or NOTHING: a key walk for a plain path, else the library."""
+    keys = plain_keys(query)
+    if keys is not None:
+        return walk_keys(keys)
+
+    def find(document: Any) -> Any:
+        node = query.find_one(document)
+        return NOTHING if node is None else node.value
+
+    return find
+
+
 def _jsonpath_first(query: Any) -> Callable[[Response], Any]:
+    find = first_match(query)
+
     def read(response: Response) -> Any:
         document = response.json
         if document is NOT_JSON:
             return NOTHING
-        node = query.find_one(document)
-        return NOTHING if node is None else node.value
+        return find(document)
 
     return read
 
