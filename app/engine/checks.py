@@ -83,14 +83,14 @@ def walk_keys(keys: tuple[str | int, ...]) -> Callable[[Any], Any]:
     def walk(document: Any) -> Any:
         node = document
         for key in keys:
-            if type(key) is str:
+            if isinstance(key, str):
                 if not isinstance(node, dict):
                     return NOTHING
                 node = node.get(key, NOTHING)
                 if node is NOTHING:
                     return NOTHING
             else:
-                if not isinstance(node, list) or not -len(node) <= key < len(node):  # type: ignore[operator]
+                if not isinstance(node, list) or not -len(node) <= key < len(node):
                     return NOTHING
                 node = node[key]
         return node
