@@ -14,11 +14,12 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 
 from aiohttp import web
 
 MIB = 1024 * 1024
-PIECE = 64 * 1024
+PIECE = 1024 * 1024  # written at a time: large pieces keep the target itself cheap
 # `^(a+)+$` against this takes Python's `re` 2^28 steps (tens of seconds); RE2 answers at once.
 EVIL_TEXT = "a" * 28 + "!"
 
@@ -34,10 +35,51 @@ _BLOCK, _FINAL = _deflated_mib()
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 
 
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, matrix[n]) for n in range(32)]
+
+
+def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """zlib's crc32_combine: the CRC-32 of A+B from those of A and B (zlib's Python module lacks it)."""
+    odd = [0xEDB88320] + [1 << n for n in range(31)]  # the operator for one zero bit
+    even = _gf2_square(odd)  # two zero bits
+    odd = _gf2_square(even)  # four zero bits
+    while len2:
+        even = _gf2_square(odd)
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = _gf2_square(even)
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+    return crc1 ^ crc2
+
+
+_MIB_CRC = zlib.crc32(b"\0" * MIB)
+
+
+@lru_cache
 def _zeros_crc(mib: int) -> int:
-    crc, zeros = 0, b"\0" * MIB
-    for _ in range(mib):
-        crc = zlib.crc32(zeros, crc)
+    """CRC-32 of `mib` MiB of zeros by doubling, without reading a GiB (the gzip trailer of a bomb)."""
+    crc, block, block_mib = 0, _MIB_CRC, 1
+    while mib:
+        if mib & 1:
+            crc = _crc32_combine(crc, block, block_mib * MIB)
+        block, block_mib = _crc32_combine(block, block, block_mib * MIB), block_mib * 2
+        mib >>= 1
     return crc
 
 
@@ -46,11 +88,10 @@ class HostileTarget:
 
     def __init__(self) -> None:
         self.url = ""
-        self.bomb_bytes_sent = 0  # compressed bytes of the last bomb the client took before hanging up
-        self._crc: dict[int, int] = {}
+        self.bomb_bytes_sent = 0  # compressed bytes of the last bomb written before the client hung up
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * MIB)  # /small takes what a test sends on (a 10 MiB page)
         app.router.add_get("/bomb", self.bomb)
         app.router.add_get("/plain", self.plain)
         app.router.add_get("/endless", self.endless)
@@ -71,9 +112,7 @@ class HostileTarget:
         for _ in range(mib):
             await response.write(_BLOCK)
             self.bomb_bytes_sent += len(_BLOCK)
-        if mib not in self._crc:
-            self._crc[mib] = await asyncio.to_thread(_zeros_crc, mib)
-        await response.write(_FINAL + struct.pack("<II", self._crc[mib], (mib * MIB) & 0xFFFFFFFF))
+        await response.write(_FINAL + struct.pack("<II", _zeros_crc(mib), (mib * MIB) & 0xFFFFFFFF))
         await response.write_eof()
         return response
 
@@ -109,7 +148,7 @@ class HostileTarget:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.content_length = MIB
         await response.prepare(request)
-        await response.write(b"r" * PIECE)
+        await response.write(b"r" * (MIB // 16))
         await asyncio.sleep(0.05)
         _abort_with_reset(request)
         await asyncio.sleep(1)

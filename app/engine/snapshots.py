@@ -52,7 +52,7 @@ class Snapshots:
             "headers": raw.headers,
             "body": mask.clip(raw.text_head(limit + mask.longest), limit) if mask.active else raw.text_head(limit),
             "size": len(raw.body),
-            "sha256": hashlib.sha256(raw.body).hexdigest(),
+            "sha256": raw.sha256 or hashlib.sha256(raw.body).hexdigest(),
             "truncated": raw.truncated,
             "elapsed_ms": round(raw.elapsed_ms, 3),
             "url": record_text(raw.url, limit=limit, mask=mask),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
+import hashlib
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Response:
     hops: list[dict[str, Any]] = field(default_factory=list)  # redirects followed: {status, url, location}
     truncated: bool = False  # the target sent more than the body cap: `body` holds its first bytes only
     content_length: int | None = None  # what the target declared (of the encoded body), when it did
+    sha256: str | None = None  # of `body`, when the transport hashed it as it read
     _lower: dict[str, str] | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:
@@ -162,7 +164,7 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as raw:
                 reading_body = True
-                body, truncated = await _read_capped(raw, max_body_bytes)
+                body, truncated, sha256 = await _read_capped(raw, max_body_bytes)
                 return Response(
                     status=raw.status,
                     headers=list(raw.headers.items()),
@@ -171,6 +173,7 @@ class AiohttpTransport:
                     url=str(raw.url),
                     truncated=truncated,
                     content_length=raw.content_length,
+                    sha256=sha256,
                 )
         except TimeoutError:
             raise TransportError(f"timed out after {timeout_s * 1000:.0f} ms") from None
@@ -196,20 +199,50 @@ def _connection_error(exc: BaseException, reading_body: bool) -> str:
     return detail
 
 
-async def _read_capped(raw: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
-    """The body up to `cap` bytes, and whether the target had more.
+# While reading a body, the event loop is given back to the other tasks after every this many bytes: data that
+# aiohttp already holds (a gzip piece inflates to megabytes) is otherwise read in one go, and /health waits.
+_YIELD_EVERY = 256 * 1024
+# Bodies at least this large are hashed in a worker thread (hashlib lets go of the GIL): on the event loop,
+# hashing 10 MB bodies was the largest share of its time while 8 runs read them at once, and /health waited
+# (benchmarks/hostile_targets.py). Joining them there too saved little and raised the peak RSS by ~50 MB.
+_HASH_IN_THREAD = 256 * 1024
+
+
+async def _read_capped(raw: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool, str]:
+    """The body up to `cap` bytes, whether the target had more, and the sha256 of what was read.
 
     aiohttp (3.14) inflates gzip/deflate a bounded piece at a time and pauses the socket while its buffer is
     full, so a gzip bomb is never inflated beyond what we read; at the cap the connection is closed, never
     drained (a chunked body may never end). Measured: 10 MB read from a 1 GB bomb peaked at 38 MB RSS.
+    Pieces are taken one at a time as aiohttp buffered them (`readany` would join all it holds first).
     """
     chunks: list[bytes] = []
-    kept = 0
-    while chunk := await raw.content.readany():
+    kept = since_yield = 0
+    truncated = False
+    while True:
+        chunk, end_of_http_chunk = await raw.content.readchunk()
+        if not chunk:
+            if end_of_http_chunk:
+                continue  # only the end of an HTTP chunk: more may follow
+            break  # the end of the body
         if kept + len(chunk) > cap:
-            chunks.append(chunk[: cap - kept])
-            raw.close()
-            return b"".join(chunks), True
+            chunk = chunk[: cap - kept]
+            truncated = True
         chunks.append(chunk)
         kept += len(chunk)
-    return b"".join(chunks), False
+        if truncated:
+            raw.close()
+            break
+        since_yield += len(chunk)
+        if since_yield >= _YIELD_EVERY:
+            since_yield = 0
+            await asyncio.sleep(0)
+    body = b"".join(chunks)
+    chunks.clear()  # the pieces go as soon as the body holds them
+    if len(body) >= _HASH_IN_THREAD:
+        return body, truncated, await asyncio.to_thread(_sha256, body)
+    return body, truncated, _sha256(body)
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()

@@ -60,7 +60,7 @@ async def run_scenario(api: httpx.AsyncClient, project_id: int, env_id: int, cas
 
 async def details(api: httpx.AsyncClient, run_id: int) -> list[dict[str, Any]]:
     """Every record of the run as the API shows it (with its request, data and response snapshots)."""
-    page = await api.get(f"/api/v1/scenario-runs/{run_id}/request-runs", params={"size": 100})
+    page = await api.get(f"/api/v1/scenario-runs/{run_id}/request-runs", params={"page_size": 100})
     assert page.status_code == 200, page.text
     shown = []
     for item in page.json()["items"]:
