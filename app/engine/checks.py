@@ -279,7 +279,10 @@ class CompiledAssertion:
     __slots__ = (
         "_check",
         "_compare",
+        "_exists_message",
         "_expected_text",
+        "_missing_message",
+        "_pass_message",
         "_read",
         "_render_expected",
         "_verb",
@@ -330,15 +333,19 @@ class CompiledAssertion:
                 )
         self._where = self.source + (f" {self.expression}" if self.expression else "")
         self._verb = (self.op or "eq").replace("_", " ")
+        # What a passing check says, when it does not depend on the response: written once here, not per check.
+        where = self._where
+        self._exists_message = f"{where} exists"
+        self._missing_message = f"{where} does not exist"
+        self._pass_message = None if self._render_expected else f"{where} {self._verb} {self._expected_text}"
 
     def evaluate(self, response: Response, variables: Any) -> dict[str, Any]:
-        expected, expected_text = self.expected, self._expected_text
-        result = {"source": self.source, "expression": self.expression, "op": self.op, "expected": expected}
+        """The check's result, built once: source, expression, op, expected, actual, passed, message."""
+        expected = self.expected
         try:
             if self._render_expected is not None:
-                expected = result["expected"] = self._render_expected(variables)
-                expected_text = _show(expected)
-            passed, actual, message = self._evaluate(response, variables, expected, expected_text)
+                expected = self._render_expected(variables)
+            passed, actual, message = self._evaluate(response, variables, expected)
             if not passed and self.source in BODY_SOURCES:
                 message += truncation_note(response)
         except (ExpressionLimitError, RegexError):
@@ -347,10 +354,17 @@ class CompiledAssertion:
             passed, actual, message = False, None, f"could not evaluate: expected uses {exc}"
         except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly
             passed, actual, message = False, None, f"could not evaluate: {type(exc).__name__}: {exc}"
-        result.update({"actual": actual, "passed": passed, "message": message})
-        return result
+        return {
+            "source": self.source,
+            "expression": self.expression,
+            "op": self.op,
+            "expected": expected,
+            "actual": actual,
+            "passed": passed,
+            "message": message,
+        }
 
-    def _evaluate(self, response: Response, variables: Any, expected: Any, expected_text: str) -> tuple[bool, Any, str]:
+    def _evaluate(self, response: Response, variables: Any, expected: Any) -> tuple[bool, Any, str]:
         if self.source == "expression":
             value = self._check(expression_names(response, variables))
             return bool(value), value, "expression holds" if value else f"expression is false: {self.expression}"
@@ -368,23 +382,20 @@ class CompiledAssertion:
         actual = self._read(response)
         where = self._where
         if self.op == "exists":
-            return (
-                actual is not NOTHING,
-                None if actual is NOTHING else actual,
-                (f"{where} exists" if actual is not NOTHING else f"{where} does not exist"),
-            )
+            if actual is NOTHING:
+                return False, None, self._missing_message
+            return True, actual, self._exists_message
         if self.op == "not_exists":
-            return (
-                actual is NOTHING,
-                None if actual is NOTHING else actual,
-                (f"{where} does not exist" if actual is NOTHING else f"{where} exists but should not"),
-            )
+            if actual is NOTHING:
+                return True, None, self._missing_message
+            return False, actual, f"{where} exists but should not"
         if actual is NOTHING:
             return False, None, f"{where}: nothing there to compare"
         assert self._compare is not None
         passed = self._compare(actual, expected)
+        expected_text = self._expected_text if self._render_expected is None else _show(expected)
         if passed:
-            return True, actual, f"{where} {self._verb} {expected_text}"
+            return True, actual, self._pass_message or f"{where} {self._verb} {expected_text}"
         got = actual
         if self.op == "type":
             got = json_type(actual)

@@ -130,15 +130,39 @@ def record_text(text: str, *, limit: int, mask: Masker) -> str:
     return f"{mask.clip(text, limit)}… [clipped: {len(text)} characters]"
 
 
+def _as_is(value: Any, limit: int) -> bool:
+    """Whether a record keeps the value exactly as it is when nothing is masked: a short string, null, a boolean,
+    an integer in orjson's range, a finite float (what record_value and record_text return unchanged)."""
+    kind = type(value)
+    if kind is str:
+        return len(value) <= limit
+    if kind is int:
+        return _INT64_MIN <= value <= _UINT64_MAX
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
+
+
 def record_mapping(values: Mapping[str, Any] | None, *, limit: int, mask: Masker) -> dict[str, Any] | None:
     """Each value of a mapping bounded on its own, so a large variable does not hide the small ones."""
     if values is None:
         return None
+    if not mask.active:  # the hot path: plain values need no walk
+        return {
+            _key(name): value if _as_is(value, limit) else record_value(value, limit=limit, mask=mask)
+            for name, value in values.items()
+        }
     return {_key(name): record_value(value, limit=limit, mask=mask) for name, value in values.items()}
 
 
 def record_check(check: Mapping[str, Any], *, limit: int, mask: Masker) -> dict[str, Any]:
-    """An assertion (or extractor) result: expected and actual as values, the other strings as text."""
+    """An assertion (or extractor) result: expected and actual as values, the other strings as text.
+
+    A result that is already what a record keeps (nothing to mask, every value plain and short, as most passing
+    checks are) is returned itself: built once by the engine, not copied.
+    """
+    if type(check) is dict and not mask.active and all(_as_is(value, limit) for value in check.values()):
+        return check
     recorded: dict[str, Any] = {}
     for key, value in check.items():
         if key in ("expected", "actual") or not isinstance(value, str):

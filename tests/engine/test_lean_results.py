@@ -1,0 +1,130 @@
+"""The hot path's results (issue 8, lean hot path): checks are built once, with what records held before.
+
+A passing check's message is written when the run compiles, not per check; a check result that is already what a
+record keeps (nothing to mask, plain short values) becomes the record itself instead of being copied; and
+whatever takes the short cut, the record is the one the full path (mask, bound, copy) makes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.engine.checks import CompiledAssertion
+from app.engine.masking import MASK, Masker
+from app.engine.transport import Response
+from app.engine.values import record_check, record_mapping, record_text, record_value
+from tests.engine.conftest import Engine, step
+
+LIMIT = 16
+PLAIN = Masker([])
+
+
+def response(body: bytes) -> Response:
+    return Response(status=200, headers=[("Content-Type", "application/json")], body=body, elapsed_ms=1.0)
+
+
+def full_record_check(check: dict[str, Any], mask: Masker) -> dict[str, Any]:
+    """The record as the full path makes it (every value bounded and masked, into a new dict)."""
+    return {
+        key: record_value(value, limit=LIMIT, mask=mask)
+        if key in ("expected", "actual") or not isinstance(value, str)
+        else record_text(value, limit=LIMIT, mask=mask)
+        for key, value in check.items()
+    }
+
+
+def test_a_passing_checks_message_is_written_once_per_run():
+    check = CompiledAssertion({"source": "body", "expression": "$.code", "op": "eq", "expected": 0})
+    first, second = check.evaluate(response(b'{"code": 0}'), {}), check.evaluate(response(b'{"code": 0}'), {})
+    assert first["message"] == "body $.code eq 0"
+    assert first["message"] is second["message"]  # not formatted again for each check
+    failed = check.evaluate(response(b'{"code": 7}'), {})
+    assert failed["message"] == "body $.code: expected eq 0, got 7" and failed["passed"] is False
+
+
+def test_a_templated_expected_is_said_with_its_value():
+    check = CompiledAssertion({"source": "status_code", "op": "eq", "expected": "{{want}}"})
+    passed = check.evaluate(response(b"{}"), {"want": 200})
+    assert (passed["expected"], passed["passed"], passed["message"]) == (200, True, "status_code eq 200")
+    failed = check.evaluate(response(b"{}"), {"want": 201})
+    assert failed["message"] == "status_code: expected eq 201, got 200"
+
+
+def test_exists_and_not_exists_say_the_same_as_before():
+    exists = CompiledAssertion({"source": "body", "expression": "$.a", "op": "exists"})
+    missing = CompiledAssertion({"source": "body", "expression": "$.a", "op": "not_exists"})
+    found, absent = response(b'{"a": null}'), response(b"{}")
+    assert exists.evaluate(found, {})["message"] == "body $.a exists"
+    assert exists.evaluate(absent, {})["message"] == "body $.a does not exist"
+    assert missing.evaluate(absent, {})["message"] == "body $.a does not exist"
+    assert missing.evaluate(found, {})["message"] == "body $.a exists but should not"
+
+
+def test_a_plain_result_is_its_own_record_and_others_are_copied():
+    plain = {"source": "status_code", "expression": None, "op": "eq", "expected": 200, "actual": 200}
+    assert record_check(plain, limit=LIMIT, mask=PLAIN) is plain  # built once, not copied
+    long_actual = {**plain, "actual": "x" * (LIMIT + 1)}
+    recorded = record_check(long_actual, limit=LIMIT, mask=PLAIN)
+    assert recorded is not long_actual and recorded["actual"]["truncated"] is True
+    assert long_actual["actual"] == "x" * (LIMIT + 1)  # the engine's own value is left whole
+    secret = "Zq7-Hidden-Secret"
+    masked = record_check({**plain, "actual": secret}, limit=LIMIT + 10, mask=Masker([secret]))
+    assert masked["actual"] == MASK
+
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),  # NaN and the infinities become text
+    st.text(max_size=LIMIT + 4),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+KEYS = st.sampled_from(["source", "expression", "op", "expected", "actual", "passed", "message"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(check=st.dictionaries(KEYS, VALUES, max_size=7), secret=st.sampled_from([None, "hunter-22", "abc"]))
+def test_records_of_checks_and_variables_are_what_the_full_path_makes(check: dict[str, Any], secret: str | None):
+    mask = Masker([secret] if secret else [])
+    assert record_check(dict(check), limit=LIMIT, mask=mask) == full_record_check(check, mask)
+    expected = {name: record_value(value, limit=LIMIT, mask=mask) for name, value in check.items()}
+    assert record_mapping(check, limit=LIMIT, mask=mask) == expected
+
+
+async def test_a_run_records_passing_checks_in_full(engine: Engine):
+    """Through the engine and the real target: the record of a passing check is complete and readable."""
+    run = await engine.run(
+        step(
+            url="/catalog",
+            assertions=[
+                {"source": "status_code", "op": "eq", "expected": 200},
+                {"source": "body", "expression": "$.data.items[0].id", "op": "exists"},
+            ],
+        )
+    )
+    assert run.outcome.status == "passed"
+    assert run.one().assertions == [
+        {
+            "source": "status_code",
+            "expression": None,
+            "op": "eq",
+            "expected": 200,
+            "actual": 200,
+            "passed": True,
+            "message": "status_code eq 200",
+        },
+        {
+            "source": "body",
+            "expression": "$.data.items[0].id",
+            "op": "exists",
+            "expected": None,
+            "actual": 1,
+            "passed": True,
+            "message": "body $.data.items[0].id exists",
+        },
+    ]
