@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import orjson
@@ -78,6 +79,11 @@ def _hide_row_values(context: Any) -> None:
         wrapped.args = tuple(
             _VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in wrapped.args
         )
+
+
+def hide_driver_row_values(error: BaseException) -> None:
+    """The same scrubbing for an error a driver raised when called directly (the run sink's COPY and bulk insert)."""
+    _hide_row_values(SimpleNamespace(original_exception=error, sqlalchemy_exception=None))
 
 
 def _json_dumps(value: Any) -> str:

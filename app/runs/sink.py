@@ -1,19 +1,29 @@
-"""Writes StepResults in batches: one multi-row INSERT and one counts UPDATE per batch, never per request.
+"""Writes StepResults in batches: one bulk insert and one counts UPDATE per batch, never per request.
 
 The writes run in a background task, so the iterations keep sending while a batch is stored; at most
 `max_pending` full batches wait for the database (backpressure: memory stays bounded on a slow database).
 
-On SQLite the batch goes out as one `INSERT ... VALUES (...), (...) RETURNING id` (SQLAlchemy's
-"insertmanyvalues"), not as an executemany: aiosqlite runs the driver in its own thread, and executemany
-takes the GIL back once per row, each time waiting for the busy event-loop thread to let go of it (up to
-the 5 ms switch interval). Measured on the order-flow benchmark at 16 in flight: about 0.8 s per
-500-row batch as executemany, a few tens of ms as one statement.
+Each database gets its fastest way in, in one short transaction with the counts UPDATE:
+
+- SQLite: one `INSERT ... VALUES (...), (...) RETURNING id` (SQLAlchemy's "insertmanyvalues"), not an
+  executemany: aiosqlite runs the driver in its own thread, and executemany takes the GIL back once per row,
+  each time waiting for the busy event-loop thread to let go of it (up to the 5 ms switch interval).
+  Measured on the order-flow benchmark at 16 in flight: about 0.8 s per 500-row batch as executemany,
+  a few tens of ms as one statement. The ids it returns are not used.
+- PostgreSQL: `COPY ... FROM STDIN (FORMAT binary)` through asyncpg's `copy_records_to_table` on the
+  session's own connection (inside its transaction), skipping SQLAlchemy's per-row parameter building.
+- MariaDB: one `COM_STMT_BULK_EXECUTE` of a prepared INSERT (asyncmy's binary bulk path): the values go
+  in binary form, without the text protocol's escaping of every string. A MySQL server (no bulk command)
+  or rows the bulk path cannot type take SQLAlchemy's INSERT instead.
+
+`DatabaseSink(..., bulk=False)` keeps SQLAlchemy's INSERT on every backend (the benchmark compares them).
+benchmarks/sink_write.py measures both; tests/runs/test_sink_bulk.py proves every path stores the same rows.
 
 The JSON columns are serialized when a result is put, not when its batch is written: a buffered row is then
 a handful of strings and numbers instead of ~30 nested dicts and lists that survive into the garbage
 collector's oldest generation. On the order-flow benchmark (16 in flight) that took the garbage collector's
-share from about 24 us to 3 us per request. The INSERT binds them as text (cast to JSON on PostgreSQL), stored exactly
-as SQLAlchemy's JSON type would store them (`None` included, as JSON null).
+share from about 24 us to 3 us per request. Every path stores that text as is (SQLAlchemy's JSON type
+would store the same text; `None` included, as JSON null).
 
 A buffered row reaches the database within `flush_seconds` even when the batch is not full: that bounds
 what a killed executor loses (README, "What a killed executor loses"). A reference that vanished while
@@ -24,15 +34,20 @@ and a run whose own row was deleted (its project was) stops quietly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
+from datetime import UTC
 from typing import Any
 
+import asyncmy.errors
+import asyncpg
 import orjson
 from sqlalchemy import JSON, Insert, Table, Text, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from app.core.db import hide_driver_row_values
 from app.engine.results import StepResult
 from app.models import ApiRequest, ApiRequestRun, ScenarioRun
 
@@ -41,6 +56,23 @@ logger = logging.getLogger("exile.runs")
 _COUNTED = ("passed", "failed", "error", "skipped")
 _TABLE: Table = ApiRequestRun.__table__  # type: ignore[assignment]
 _JSON_COLUMNS = ("request", "dataset", "response", "assertions", "extracted")
+# A buffered row is a list of these columns' values, in this order (JSON columns as their JSON text).
+_COLUMNS = (
+    "scenario_run_id", "case_id", "step_id", "dataset_id", "step_key", "name", "iteration", "attempt",
+    "iteration_attempt", "is_final", "flaky", "status", "started_at", "duration_ms", "error", *_JSON_COLUMNS,
+)  # fmt: skip
+# SQLAlchemy's statement binds the JSON text under its own names (the column names would be JSON-typed).
+_PARAMS = tuple(f"{name}_json" if name in _JSON_COLUMNS else name for name in _COLUMNS)
+_CASE_ID = _COLUMNS.index("case_id")
+_STARTED_AT = _COLUMNS.index("started_at")
+_TEXT = tuple(i for i, name in enumerate(_COLUMNS) if name in ("error", *_JSON_COLUMNS))
+# Nullable columns whose value can be NULL in every row of a batch: MariaDB's bulk command needs a concrete
+# type per parameter, so such a column is left out of that batch's INSERT (it defaults to NULL).
+_NULLABLE = tuple(_COLUMNS.index(name) for name in ("case_id", "step_id", "dataset_id", "error"))
+# Characters of text per MariaDB bulk command: at most 4 bytes each in utf8mb4, so one command stays
+# well below max_allowed_packet (16 MiB by default) whatever the bodies hold.
+_BULK_CHARS = 2_000_000
+_INTEGRITY_ERRORS = (IntegrityError, asyncpg.IntegrityConstraintViolationError, asyncmy.errors.IntegrityError)
 
 
 def _json(value: Any) -> str:
@@ -51,7 +83,7 @@ def _json(value: Any) -> str:
 class _Batch:
     __slots__ = ("counts", "done", "rows")
 
-    def __init__(self, rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
+    def __init__(self, rows: list[list[Any]], counts: dict[str, int]) -> None:
         self.rows = rows
         self.counts = counts
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -66,16 +98,18 @@ class DatabaseSink:
         max_pending: int = 4,
         flush_seconds: float = 0.5,
         run_gone: asyncio.Event | None = None,
+        bulk: bool = True,
     ) -> None:
         self._session_factory = session_factory
         self._run_id = run_id
         self._batch_size = batch_size
         self._max_pending = max(1, max_pending)
         self._flush_seconds = flush_seconds
+        self._bulk = bulk  # False: SQLAlchemy's INSERT on every backend (the path before COPY and bulk execute)
         self._timer: asyncio.TimerHandle | None = None
         # Set when the run's own row is gone (its project was deleted): the executor stops, nothing is kept.
         self.run_gone = run_gone or asyncio.Event()
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[list[Any]] = []
         self._counts = dict.fromkeys((*_COUNTED, "flaky"), 0)
         self._batches: deque[_Batch] = deque()
         self._writer: asyncio.Future[None] | None = None
@@ -87,31 +121,34 @@ class DatabaseSink:
         self._raise_error()
         if self.run_gone.is_set():
             return
+        started_at = result.started_at
+        if started_at.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use an aware datetime")
         if not self._rows and self._timer is None:  # the first row of a batch starts the time bound
             self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._submit)
         self._rows.append(
-            {
-                "scenario_run_id": self._run_id,
-                "case_id": result.case_id,
-                "step_id": result.step_id,
-                "dataset_id": result.dataset_id,
-                "step_key": result.step_key,
-                "name": result.name[:200],
-                "iteration": result.iteration,
-                "attempt": result.attempt,
-                "iteration_attempt": result.iteration_attempt,
-                "is_final": result.is_final,
-                "flaky": result.flaky,
-                "status": result.status,
-                "started_at": result.started_at,
-                "duration_ms": result.duration_ms,
-                "error": result.error,
-                "request_json": _json(result.request),
-                "dataset_json": _json(result.dataset),
-                "response_json": _json(result.response),
-                "assertions_json": _json(result.assertions),
-                "extracted_json": _json(result.extracted),
-            }
+            [
+                self._run_id,
+                result.case_id,
+                result.step_id,
+                result.dataset_id,
+                result.step_key,
+                result.name[:200],
+                result.iteration,
+                result.attempt,
+                result.iteration_attempt,
+                bool(result.is_final),
+                bool(result.flaky),
+                result.status,
+                started_at.astimezone(UTC),
+                float(result.duration_ms),
+                result.error,
+                _json(result.request),
+                _json(result.dataset),
+                _json(result.response),
+                _json(result.assertions),
+                _json(result.extracted),
+            ]
         )
         if result.is_final:
             self._counts[result.status] += 1
@@ -160,13 +197,13 @@ class DatabaseSink:
                 if not batch.done.done():
                     batch.done.set_result(None)
 
-    async def _write(self, rows: list[dict[str, Any]], counts: dict[str, int]) -> int:
+    async def _write(self, rows: list[list[Any]], counts: dict[str, int]) -> int:
         """Store one batch; returns how many rows were stored."""
         if self.run_gone.is_set():
             return 0
         try:
             await self._write_once(rows, counts)
-        except IntegrityError:
+        except _INTEGRITY_ERRORS:
             # A reference vanished between the delete guard and this write (a deleted case or run).
             if not await self._detach_vanished(rows):
                 return 0
@@ -179,9 +216,9 @@ class DatabaseSink:
             await self._write_once(rows, counts)
         return len(rows)
 
-    async def _detach_vanished(self, rows: list[dict[str, Any]]) -> bool:
+    async def _detach_vanished(self, rows: list[list[Any]]) -> bool:
         """Null the case ids that no longer exist; False when the run's own row is gone (nothing to keep)."""
-        case_ids = {row["case_id"] for row in rows if row["case_id"] is not None}
+        case_ids = {row[_CASE_ID] for row in rows if row[_CASE_ID] is not None}
         async with self._session_factory() as session:
             run_exists = await session.scalar(select(ScenarioRun.id).where(ScenarioRun.id == self._run_id))
             existing = set(await session.scalars(select(ApiRequest.id).where(ApiRequest.id.in_(case_ids))))
@@ -190,21 +227,79 @@ class DatabaseSink:
             self.run_gone.set()
             return False
         for row in rows:
-            if row["case_id"] is not None and row["case_id"] not in existing:
-                row["case_id"] = None  # the record keeps the case's name in `name`
+            if row[_CASE_ID] is not None and row[_CASE_ID] not in existing:
+                row[_CASE_ID] = None  # the record keeps the case's name in `name`
         return True
 
-    async def _write_once(self, rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
+    async def _write_once(self, rows: list[list[Any]], counts: dict[str, int]) -> None:
         async with self._session_factory() as session:
-            await session.execute(self._insert(session), rows)
+            connection = await session.connection()
             deltas = {
                 f"requests_{name}": getattr(ScenarioRun, f"requests_{name}") + count
                 for name, count in counts.items()
                 if count
             }
+            # The counts first: on PostgreSQL this statement opens the transaction the COPY then joins.
             if deltas:
                 await session.execute(update(ScenarioRun).where(ScenarioRun.id == self._run_id).values(**deltas))
+            backend = connection.dialect.name
+            try:
+                if self._bulk and backend == "postgresql":
+                    await self._copy(connection, rows)
+                else:
+                    if self._bulk and backend in ("mysql", "mariadb"):
+                        rows = await self._bulk_execute(connection, rows)
+                    if rows:
+                        params = [dict(zip(_PARAMS, row, strict=True)) for row in rows]
+                        await session.execute(self._insert(session), params)
+            except (asyncpg.PostgresError, asyncmy.errors.Error) as exc:
+                hide_driver_row_values(exc)  # called directly, the driver's error skipped app.core.db's scrubbing
+                raise
             await session.commit()
+
+    async def _copy(self, connection: AsyncConnection, rows: list[list[Any]]) -> None:
+        """PostgreSQL: one binary COPY. The JSON text goes as is (the json codec takes text); timestamps are
+        aware, and asyncpg sends them as UTC."""
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection  # asyncpg's Connection
+        await driver.copy_records_to_table(_TABLE.name, records=rows, columns=_COLUMNS)
+
+    async def _bulk_execute(self, connection: AsyncConnection, rows: list[list[Any]]) -> list[list[Any]]:
+        """MariaDB: the rows in COM_STMT_BULK_EXECUTE commands of at most _BULK_CHARS characters of text each.
+
+        Returns the rows it did not send: all of them when the server has no bulk command (MySQL), a chunk
+        whose values the command cannot type (it checks before sending anything).
+        """
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection  # asyncmy's Connection
+        if not getattr(driver, "_bulk_supported", True):  # known after the handshake
+            return rows
+        chunks: list[list[list[Any]]] = [[]]
+        size = 0
+        for row in rows:
+            chars = sum(len(row[i]) for i in _TEXT if row[i] is not None)
+            if chunks[-1] and size + chars > _BULK_CHARS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(row)
+            size += chars
+        unsent: list[list[Any]] = []
+        for chunk in chunks:
+            # A column NULL in every row has no type to send: left out, it defaults to NULL.
+            keep = [i for i in range(len(_COLUMNS)) if i not in _NULLABLE or any(row[i] is not None for row in chunk)]
+            # MariaDB's DATETIME has no zone: naive UTC, as app.models.base.UTCDateTime stores it.
+            values = [tuple(row[i].replace(tzinfo=None) if i == _STARTED_AT else row[i] for i in keep) for row in chunk]
+            names = ", ".join(f"`{_COLUMNS[i]}`" for i in keep)
+            marks = ", ".join("?" * len(keep))
+            statement = await driver.prepare(f"INSERT INTO `{_TABLE.name}` ({names}) VALUES ({marks})")
+            try:
+                await statement.execute_bulk(values)
+            except (ValueError, asyncmy.errors.NotSupportedError):  # raised before anything was sent
+                unsent.extend(chunk)
+            finally:
+                with contextlib.suppress(Exception):  # deallocation only; a broken connection fails the commit
+                    await statement.close()
+        return unsent
 
     def _insert(self, session: AsyncSession) -> Insert:
         if self._statement is None:
