@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_url, compile_value
+from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_url, compile_value, has_template
 from app.engine.transport import PreparedRequest
 
 
@@ -26,12 +26,19 @@ def _query_items(query: dict[str, Any]) -> list[tuple[Renderer, Renderer]]:
 
 
 class CompiledRequest:
-    __slots__ = ("_auth", "_body", "_body_mode", "_content_type", "_headers", "_query", "_url", "method")
+    __slots__ = (
+        "_auth", "_body", "_body_mode", "_content_type", "_has_type", "_headers", "_query", "_static_headers", "_url",
+        "method",
+    )  # fmt: skip
 
     def __init__(self, case: dict[str, Any]) -> None:
         self.method = case["method"].upper()
         self._url = compile_url(case["url"])
-        self._headers = [(compile_text(k), compile_text(v)) for k, v in (case.get("headers") or {}).items()]
+        headers = case.get("headers") or {}
+        self._headers = [(compile_text(k), compile_text(v)) for k, v in headers.items()]
+        # Headers without a template are the same for every request: built here once, copied per request.
+        constant = not any(has_template(k) or has_template(v) for k, v in headers.items())
+        self._static_headers: list[tuple[str, str]] | None = list(headers.items()) if constant else None
         self._query = _query_items(case.get("query") or {})
         body = case.get("body") or {"mode": "none"}
         self._body_mode = body.get("mode", "none")
@@ -46,6 +53,13 @@ class CompiledRequest:
         else:
             self._body = None
         self._auth = _compile_auth(case.get("auth") or {"type": "none"})
+        # Whether the case sets its own Content-Type, when that is known before rendering (constant header
+        # names, and no API key that adds a header of its own).
+        auth = case.get("auth") or {}
+        known = not any(has_template(k) for k in headers) and not (
+            auth.get("type") == "api_key" and auth.get("in", "header") == "header"
+        )
+        self._has_type = any(k.lower() == "content-type" for k in headers) if known else None
 
     def url(self, scope: Scope, base_url: str) -> str:
         """The rendered URL (before the query items), joined to the environment's base URL when relative."""
@@ -61,7 +75,10 @@ class CompiledRequest:
     def render(self, scope: Scope, base_url: str) -> PreparedRequest:
         """The request as it leaves (cookies are added per hop by app.engine.exchange)."""
         url = self.url(scope, base_url)
-        headers = [(name(scope), value(scope)) for name, value in self._headers]
+        if self._static_headers is not None:
+            headers = self._static_headers.copy()
+        else:
+            headers = [(name(scope), value(scope)) for name, value in self._headers]
         query = [(name(scope), value(scope)) for name, value in self._query]
         auth_query = self._auth(scope, headers) if self._auth else None
         if auth_query:
@@ -75,7 +92,9 @@ class CompiledRequest:
         if self._body is None:
             return None, None
         value = self._body(scope)
-        has_type = any(name.lower() == "content-type" for name, _ in headers)
+        has_type = self._has_type
+        if has_type is None:
+            has_type = any(name.lower() == "content-type" for name, _ in headers)
         if self._body_mode == "json":
             data = orjson.dumps(value)
             content_type = "application/json"

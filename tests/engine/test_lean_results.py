@@ -1,4 +1,4 @@
-"""The hot path's results (issue 8, lean hot path): checks are built once, with what records held before.
+"""The hot path (issue 8, lean hot path): checks and request headers are built once, with the same results.
 
 A passing check's message is written when the run compiles, not per check; a check result that is already what a
 record keeps (nothing to mask, plain short values) becomes the record itself instead of being copied; and
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.engine.checks import CompiledAssertion
 from app.engine.masking import MASK, Masker
+from app.engine.request import CompiledRequest
 from app.engine.transport import Response
 from app.engine.values import record_check, record_mapping, record_text, record_value
 from tests.engine.conftest import Engine, step
 
 LIMIT = 16
+BASE = "http://127.0.0.1:9"
 PLAIN = Masker([])
 
 
@@ -128,3 +131,44 @@ async def test_a_run_records_passing_checks_in_full(engine: Engine):
             "message": "body $.data.items[0].id exists",
         },
     ]
+
+
+# ---- requests: what does not change per request is built once ----------------------------------------------
+def test_constant_headers_are_built_once_and_copied_per_request():
+    compiled = CompiledRequest(
+        {"method": "post", "url": "/x", "headers": {"Accept": "application/json", "X-Trace": "fixed"}}
+        | {"body": {"mode": "json", "content": {"a": "{{a}}"}}}
+    )
+    first, second = compiled.render({"a": 1}, BASE), compiled.render({"a": 2}, BASE)
+    assert first.headers == [("Accept", "application/json"), ("X-Trace", "fixed"), ("Content-Type", "application/json")]
+    assert first.headers[0] is second.headers[0]  # the same tuple, not rebuilt
+    assert first.headers is not second.headers  # each request has its own list (auth and body add to it)
+    assert second.headers == first.headers and (first.body, second.body) == (b'{"a":1}', b'{"a":2}')
+
+
+def test_templated_headers_are_rendered_per_request_in_their_order():
+    compiled = CompiledRequest(
+        {"method": "GET", "url": "/x", "headers": {"A": "1", "X-User": "{{user}}", "{{name}}": "v"}}
+        | {"auth": {"type": "bearer", "token": "{{token}}"}}
+    )
+    prepared = compiled.render({"user": "ann", "name": "X-Named", "token": "t-1"}, BASE)
+    assert prepared.headers == [("A", "1"), ("X-User", "ann"), ("X-Named", "v"), ("Authorization", "Bearer t-1")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "auth", "content_type"),
+    [
+        ({}, None, "application/json"),  # added
+        ({"content-type": "application/vnd.x+json"}, None, "application/vnd.x+json"),  # the case's own, any case
+        ({"{{h}}": "text/x"}, None, "text/x"),  # a templated name that renders as Content-Type
+        ({}, {"type": "api_key", "key": "Content-Type", "value": "text/y"}, "text/y"),  # an API key header
+    ],
+)
+def test_the_content_type_is_added_only_when_the_request_has_none(
+    headers: dict[str, str], auth: dict[str, str] | None, content_type: str
+):
+    case: dict[str, Any] = {"method": "POST", "url": "/x", "headers": headers, "body": {"mode": "json", "content": 1}}
+    if auth:
+        case["auth"] = auth
+    prepared = CompiledRequest(case).render({"h": "Content-Type"}, BASE)
+    assert [value for name, value in prepared.headers if name.lower() == "content-type"] == [content_type]
