@@ -5,18 +5,19 @@ The writes run in a background task, so the iterations keep sending while a batc
 
 Each database gets its fastest way in, in one short transaction with the counts UPDATE:
 
-- SQLite: one `INSERT ... VALUES (...), (...) RETURNING id` (SQLAlchemy's "insertmanyvalues"), not an
-  executemany: aiosqlite runs the driver in its own thread, and executemany takes the GIL back once per row,
-  each time waiting for the busy event-loop thread to let go of it (up to the 5 ms switch interval).
-  Measured on the order-flow benchmark at 16 in flight: about 0.8 s per 500-row batch as executemany,
-  a few tens of ms as one statement. The ids it returns are not used.
+- SQLite: one `INSERT ... VALUES (...), (...)` of up to 1638 rows handed to aiosqlite's thread as it is (one
+  call, one GIL handover, no SQLAlchemy parameter processing), never an executemany: aiosqlite runs the
+  driver in its own thread, and executemany takes the GIL back once per row, each time waiting for the busy
+  event-loop thread to let go of it (up to the 5 ms switch interval). Measured on the order-flow benchmark at
+  16 in flight: about 0.8 s per 500-row batch as executemany, a few tens of ms as one statement.
 - PostgreSQL: `COPY ... FROM STDIN (FORMAT binary)` through asyncpg's `copy_records_to_table` on the
   session's own connection (inside its transaction), skipping SQLAlchemy's per-row parameter building.
 - MariaDB: one `COM_STMT_BULK_EXECUTE` of a prepared INSERT (asyncmy's binary bulk path): the values go
   in binary form, without the text protocol's escaping of every string. A MySQL server (no bulk command)
   or rows the bulk path cannot type take SQLAlchemy's INSERT instead.
 
-`DatabaseSink(..., bulk=False)` keeps SQLAlchemy's INSERT on every backend (the benchmark compares them).
+`DatabaseSink(..., bulk=False)` keeps SQLAlchemy's INSERT on every backend (the benchmark compares them; on
+SQLite that is a multi-row `INSERT ... RETURNING id` through SQLAlchemy's "insertmanyvalues").
 benchmarks/sink_write.py measures both; tests/runs/test_sink_bulk.py proves every path stores the same rows.
 
 The JSON columns are serialized when a result is put, not when its batch is written: a buffered row is then
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import sqlite3
 from collections import deque
 from datetime import UTC
 from typing import Any
@@ -72,7 +75,23 @@ _NULLABLE = tuple(_COLUMNS.index(name) for name in ("case_id", "step_id", "datas
 # Characters of text per MariaDB bulk command: at most 4 bytes each in utf8mb4, so one command stays
 # well below max_allowed_packet (16 MiB by default) whatever the bodies hold.
 _BULK_CHARS = 2_000_000
-_INTEGRITY_ERRORS = (IntegrityError, asyncpg.IntegrityConstraintViolationError, asyncmy.errors.IntegrityError)
+_INTEGRITY_ERRORS = (
+    IntegrityError,
+    sqlite3.IntegrityError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncmy.errors.IntegrityError,
+)
+
+
+# Rows per SQLite statement: at most 32766 bound values since SQLite 3.32 (999 before), 20 a row.
+_SQLITE_ROWS = (32766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // len(_COLUMNS)
+
+
+@functools.cache
+def _sqlite_insert(rows: int) -> str:
+    names = ", ".join(f'"{name}"' for name in _COLUMNS)
+    values = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+    return f'INSERT INTO "{_TABLE.name}" ({names}) VALUES ' + ", ".join([values] * rows)
 
 
 def _json(value: Any) -> str:
@@ -246,6 +265,8 @@ class DatabaseSink:
             try:
                 if self._bulk and backend == "postgresql":
                     await self._copy(connection, rows)
+                elif self._bulk and backend == "sqlite":
+                    await self._multirow_insert(connection, rows)
                 else:
                     if self._bulk and backend in ("mysql", "mariadb"):
                         rows = await self._bulk_execute(connection, rows)
@@ -263,6 +284,24 @@ class DatabaseSink:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection  # asyncpg's Connection
         await driver.copy_records_to_table(_TABLE.name, records=rows, columns=_COLUMNS)
+
+    async def _multirow_insert(self, connection: AsyncConnection, rows: list[list[Any]]) -> None:
+        """SQLite: one `INSERT ... VALUES (...), (...)` per _SQLITE_ROWS rows, sent to aiosqlite's thread as it is.
+
+        The values are what SQLAlchemy would bind: the timestamp as naive UTC text in its DATETIME format.
+        """
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection  # aiosqlite's Connection
+        for start in range(0, len(rows), _SQLITE_ROWS):
+            chunk = rows[start : start + _SQLITE_ROWS]
+            params = []
+            for row in chunk:
+                row = row.copy()
+                at = row[_STARTED_AT]
+                row[_STARTED_AT] = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}"
+                params.extend(row)
+            cursor = await driver.execute(_sqlite_insert(len(chunk)), params)
+            await cursor.close()
 
     async def _bulk_execute(self, connection: AsyncConnection, rows: list[list[Any]]) -> list[list[Any]]:
         """MariaDB: the rows in COM_STMT_BULK_EXECUTE commands of at most _BULK_CHARS characters of text each.
