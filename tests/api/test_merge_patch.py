@@ -132,7 +132,5 @@ async def test_dataset_patch_merges_variables(api: httpx.AsyncClient):
     path = f"{API}/datasets/{dataset['id']}"
     updated = await patch(api, path, {"version": dataset["version"], "variables": {"qty": 2, "user": None}})
     assert updated["variables"] == {"qty": 2}
-    error = assert_error(
-        await api.patch(path, json={"version": updated["version"], "variables": {" bad": 1}}), 422
-    )
+    error = assert_error(await api.patch(path, json={"version": updated["version"], "variables": {" bad": 1}}), 422)
     assert error["details"][0]["loc"][:2] == ["body", "variables"]
