@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import signal
@@ -437,6 +438,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.serve_target:
+        # The target is meant to be cut off mid-body: aiohttp's "Cannot write to closing transport" is expected.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
         serve_target(args.serve_target)
         return 0
     work = Path(tempfile.mkdtemp(prefix="exile-hostile-"))
