@@ -9,7 +9,6 @@ deletion by an expired cookie), one per iteration, never shared between iteratio
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from aiohttp import CookieJar
 from yarl import URL
 
+from app.engine.clock import SYSTEM_CLOCK, Clock
 from app.engine.taint import Taint
 from app.engine.transport import PreparedRequest, Response, Transport, TransportError
 
@@ -130,15 +130,17 @@ async def exchange(
     throttle: Callable[[str], Awaitable[None]],
     carries_secret: Callable[[PreparedRequest], bool],
     max_body_bytes: int,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[PreparedRequest, Response]:
     """Send a request and follow its redirects (at most MAX_REDIRECTS): what was first sent, and the last response.
 
     301/302/303 continue as GET without a body (HEAD stays HEAD), 307/308 keep the method and body. A hop to
     another origin drops Authorization and the case's own Cookie header; if what is left still carries a
     secret (in the URL or a 307's body), RedirectRefused is raised and nothing more is sent. The timeout
-    covers all hops together; the response's elapsed_ms too.
+    covers all hops together (its budget is read on `clock`; each hop's I/O timeout is real); the response's
+    elapsed_ms too.
     """
-    started = time.perf_counter()
+    started = clock.now()
     deadline = started + timeout_s
     own_cookie = any(name.lower() == "cookie" for name, _ in prepared.headers)
     request = first = _with_cookies(prepared, cookies, own_cookie)
@@ -146,7 +148,7 @@ async def exchange(
     hop_cookies: list[str] = []
     while True:
         await throttle(request.url)
-        remaining = deadline - time.perf_counter()
+        remaining = deadline - clock.now()
         if remaining <= 0:
             raise TransportError(f"timed out after {timeout_s * 1000:.0f} ms (after {len(hops)} redirects)")
         response = await transport.send(request, remaining, max_body_bytes)
@@ -173,7 +175,7 @@ async def exchange(
     if hops:
         response.hops = hops
         response.redirect_cookies = hop_cookies
-        response.elapsed_ms = (time.perf_counter() - started) * 1000
+        response.elapsed_ms = (clock.now() - started) * 1000
     return first, response
 
 

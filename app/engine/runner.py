@@ -7,16 +7,16 @@ renders, sends, checks and hands a plain StepResult to the caller's sink.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import ChainMap
 from collections.abc import AsyncIterator, Mapping, MutableMapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiolimiter import AsyncLimiter
 
 from app.engine.checks import CompiledAssertion, CompiledExtractor, ExtractionError, expression_names
+from app.engine.clock import SYSTEM_CLOCK, Clock
 from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
 from app.engine.expressions import CompiledExpression, ExpressionLimitError
@@ -76,8 +76,10 @@ class FlowRunner:
         transport: Transport,
         sink: ResultSink,
         cancel: asyncio.Event | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.flow = flow
+        self.clock = clock or SYSTEM_CLOCK  # every wait, deadline, duration and timestamp of the run reads it
         self.options = options
         self.transport = transport
         self.sink = sink
@@ -104,10 +106,12 @@ class FlowRunner:
         # The first final failed/error result of each part ("setup", "step", "teardown"): the run's error names it.
         self._first_failure: dict[str, StepResult] = {}
         self._teardown_started = False
+        self._deadline = float("inf")  # the run's timeout on the clock (set when the run starts)
+        self._expired = asyncio.Event()  # an engine wait reached that deadline
 
     # ---- the whole run -------------------------------------------------------------------------
     async def run(self) -> FlowOutcome:
-        started = datetime.now(UTC)
+        started = self.clock.wall()
         too_short = self._too_short_secrets()
         if too_short is not None:  # nothing is sent: such a secret would show in every record unmasked
             return FlowOutcome(
@@ -115,17 +119,20 @@ class FlowRunner:
                 iterations=self.iterations,
                 requests=self.requests,
                 started_at=started,
-                finished_at=datetime.now(UTC),
+                finished_at=self.clock.wall(),
                 error=too_short,
             )
         timed_out = False
+        self._deadline = self.clock.now() + self.options.timeout_ms / 1000
         work = asyncio.ensure_future(self._run_all())
         watcher = asyncio.ensure_future(self.cancel.wait())
+        expired = asyncio.ensure_future(self._expired.wait())
         try:
+            # The real timer stops requests in flight; `expired` is the engine's own waits reaching the deadline.
             done, _ = await asyncio.wait(
-                {work, watcher}, timeout=self.options.timeout_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+                {work, watcher, expired}, timeout=self.options.timeout_ms / 1000, return_when=asyncio.FIRST_COMPLETED
             )
-            timed_out = not done
+            timed_out = not done or (expired in done and work not in done)
             if work not in done:
                 if timed_out:
                     self._stop_reason = f"run timed out after {self.options.timeout_ms} ms"
@@ -137,6 +144,7 @@ class FlowRunner:
                 await self._record_not_started(self.teardown, -1, 1, None)
         finally:
             watcher.cancel()
+            expired.cancel()
             if not work.done():  # we were cancelled ourselves: take the run down with us
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
@@ -154,7 +162,7 @@ class FlowRunner:
             iterations=self.iterations,
             requests=self.requests,
             started_at=started,
-            finished_at=datetime.now(UTC),
+            finished_at=self.clock.wall(),
             error=self.masker.text(error) if error else None,  # its parts are masked already; this is the net
             not_passed_iterations=sorted(self.not_passed),
         )
@@ -437,19 +445,19 @@ class FlowRunner:
         max_attempts = max(1, int(retry.get("max_attempts") or 1))
         had_failure = False
         for attempt in range(1, max_attempts + 1):
-            started_at = datetime.now(UTC)
-            started = time.perf_counter()
+            started_at = self.clock.wall()
+            started = self.clock.now()
             outcome = Attempt()
             try:
                 if attempt > 1:
                     await self._backoff(retry, attempt - 1)
-                    started_at, started = datetime.now(UTC), time.perf_counter()
+                    started_at, started = self.clock.wall(), self.clock.now()
                 await self._attempt(step, scope, runtime, state, outcome)
             except asyncio.CancelledError:
                 # Abandoned in flight (or while waiting to retry): this attempt, with the request it was
                 # sending, is the step's last word.
                 outcome.status, outcome.error, outcome.response = "error", self._stop_reason, None
-                elapsed_ms = (time.perf_counter() - started) * 1000
+                elapsed_ms = (self.clock.now() - started) * 1000
                 await self._emit(
                     self._result(
                         step, iteration, iteration_attempt, attempt, dataset, scope, outcome, started_at, elapsed_ms
@@ -467,7 +475,7 @@ class FlowRunner:
                 scope,
                 outcome,
                 started_at,
-                (time.perf_counter() - started) * 1000,
+                (self.clock.now() - started) * 1000,
             )
             result.is_final = not retryable
             result.flaky = outcome.status == "passed" and had_failure
@@ -489,7 +497,17 @@ class FlowRunner:
         delay = float(retry.get("backoff_ms", 200)) * float(retry.get("backoff_factor", 2.0)) ** (attempt - 1)
         delay = min(delay, float(retry.get("max_backoff_ms", 5000)))
         if delay > 0:
-            await asyncio.sleep(delay / 1000)
+            await self._sleep(delay / 1000)
+
+    async def _sleep(self, seconds: float) -> None:
+        """The engine's own waits (backoff, poll interval, wait processor), on the clock; none outlasts the run."""
+        remaining = self._deadline - self.clock.now()
+        if seconds < remaining:
+            await self.clock.sleep(seconds)
+            return
+        await self.clock.sleep(max(remaining, 0.0))
+        self._expired.set()
+        await asyncio.Future()  # run() times the run out: it cancels the work, and this wait with it
 
     async def _attempt(
         self,
@@ -690,7 +708,7 @@ class FlowRunner:
         """Send (following redirects unless the case says not to) once, or until poll.until holds."""
         until = step.poll_until
         attempts = int(step.poll.get("max_attempts", 20)) if until else 1
-        deadline = time.monotonic() + step.poll.get("timeout_ms", 30_000) / 1000 if until else None
+        deadline = self.clock.now() + step.poll.get("timeout_ms", 30_000) / 1000 if until else None
         response: Response | None = None
         for poll_attempt in range(1, attempts + 1):
             if self.cancel.is_set():
@@ -705,6 +723,7 @@ class FlowRunner:
                     self._throttle,
                     self._carries_secret,
                     self.options.response_max_bytes,
+                    self.clock,
                 )
             except TransportError as exc:
                 outcome.status, outcome.error, outcome.network_error = "error", str(exc), True
@@ -723,9 +742,9 @@ class FlowRunner:
                     f"{step.name}: poll.until could not be evaluated: {describe(exc)}",
                 )
                 return response
-            if poll_attempt == attempts or (deadline is not None and time.monotonic() >= deadline):
+            if poll_attempt == attempts or (deadline is not None and self.clock.now() >= deadline):
                 break
-            await asyncio.sleep(step.poll.get("interval_ms", 500) / 1000)
+            await self._sleep(step.poll.get("interval_ms", 500) / 1000)
         outcome.assertions.append(
             {
                 "source": "poll",
@@ -769,7 +788,7 @@ class FlowRunner:
         outcome: Attempt,
     ) -> None:
         if processor.kind == "wait":
-            await asyncio.sleep(processor.ms / 1000)
+            await self._sleep(processor.ms / 1000)
         elif processor.kind == "set":
             derived_from: str | None = None
             if processor.expression is not None:
@@ -880,7 +899,7 @@ class FlowRunner:
             is_final=True,
             flaky=False,
             status=status,
-            started_at=datetime.now(UTC),
+            started_at=self.clock.wall(),
             duration_ms=0.0,
             error=self.snapshots.text(why),
             name=step.name,
@@ -904,6 +923,7 @@ async def run_flow(
     transport: Transport,
     sink: ResultSink,
     cancel: asyncio.Event | None = None,
+    clock: Clock | None = None,
 ) -> FlowOutcome:
     """Run a flow to the end (or until cancelled or timed out) and return its counts.
 
@@ -914,6 +934,8 @@ async def run_flow(
         sink: receives every StepResult as it is produced; the caller persists them in batches.
         cancel: set it to stop at once; requests in flight are recorded as error "cancelled" (on the run
             timeout, as error "run timed out after N ms"), and nothing of the run is left running on return.
+        clock: what backoff, poll and wait sleeps, the poll and run deadlines, durations and timestamps read
+            (default: the real clock; tests hand a fake one).
 
     Returns:
         The outcome: status (passed, failed, error: run timeout or unreadable data rows, cancelled), iteration
@@ -922,4 +944,4 @@ async def run_flow(
     Raises:
         Whatever the sink raises, once every task of the run has stopped.
     """
-    return await FlowRunner(flow, options, transport, sink, cancel).run()
+    return await FlowRunner(flow, options, transport, sink, cancel, clock).run()

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import Field
 
+from app.engine.clock import Clock
 from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
 from app.engine.results import FlowOutcome, ListSink, StepResult
 from app.engine.runner import run_flow
@@ -35,6 +36,7 @@ from app.engine.specs import (
     SpecModel,
 )
 from app.engine.transport import AiohttpTransport
+from tests.engine.clock import FakeClock
 
 USERS = {"alice": "wonderland-pw", "bob": "builder-pw"}
 BIG_BODY_BYTES = 1024 * 1024
@@ -345,15 +347,22 @@ class Engine:
         cancel: asyncio.Event | None = None,
         environment: dict[str, Any] | None = None,
         sink: Any = None,
+        clock: Clock | None = None,
         **flow: Any,
     ) -> Run:
         env = EnvironmentSpec(base_url=self.target.url, **(environment or {}))
         spec = FlowSpec(steps=list(steps), environment=env, **flow)
         sink = sink or ListSink()
-        outcome = await run_flow(spec, options or RunOptions(), self.transport, sink, cancel)
+        outcome = await run_flow(spec, options or RunOptions(), self.transport, sink, cancel, clock)
         return Run(outcome, sink.results)
 
 
 @pytest.fixture
 def engine(target: Target, transport: AiohttpTransport) -> Engine:
     return Engine(target, transport)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock to hand `engine.run(clock=...)`: the run's own waits take no wall time and are recorded."""
+    return FakeClock()

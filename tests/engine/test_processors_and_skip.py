@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.engine.flow import RunOptions
+from tests.engine.clock import FakeClock
 from tests.engine.conftest import Engine, step
 
 
@@ -44,11 +45,11 @@ async def test_set_processors_take_a_templated_value_or_an_expression(engine: En
     assert run.one().dataset["values"]["echoed_method"] == "post"  # type: ignore[index]
 
 
-async def test_a_wait_processor_delays_the_request(engine: Engine):
-    run = await engine.run(step("first"), step("second", pre_processors=[{"type": "wait", "ms": 80}]))
-    gap = engine.target.arrivals[1].at - engine.target.arrivals[0].at
-    assert 0.075 <= gap < 1.0
-    assert run.one("step:1").duration_ms >= 75
+async def test_a_wait_processor_delays_the_request(engine: Engine, clock: FakeClock):
+    run = await engine.run(step("first"), step("second", pre_processors=[{"type": "wait", "ms": 80}]), clock=clock)
+    assert clock.sleeps_ms == [80.0]  # on the run's clock, before the second request
+    assert engine.target.paths() == ["/echo", "/echo"]
+    assert run.one("step:1").duration_ms == 80.0  # the wait is part of the step
 
 
 async def test_extract_and_assert_expression_processors_run_after_the_response(engine: Engine):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import socket
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from app.engine.flow import RunOptions
+from tests.engine.clock import START, FakeClock
 from tests.engine.conftest import Engine, rows, step
 
 STATUS_200 = {"source": "status_code", "op": "eq", "expected": 200}
@@ -29,9 +30,15 @@ def closed_port_url() -> str:
 
 
 # ---- step retry ----------------------------------------------------------------------------------
-async def test_every_attempt_is_recorded_and_only_the_last_is_final_and_flaky(engine: Engine):
-    run = await engine.run(step(url="/flaky?key=a&fail=2", retry=retry(), assertions=[STATUS_200]))
+async def test_every_attempt_is_recorded_and_only_the_last_is_final_and_flaky(engine: Engine, clock: FakeClock):
+    run = await engine.run(step(url="/flaky?key=a&fail=2", retry=retry(), assertions=[STATUS_200]), clock=clock)
     attempts = run.of("step:0")
+    assert clock.sleeps_ms == [5.0, 10.0]  # backoff_ms 5, then doubled (the default factor)
+    assert [r.started_at - START for r in attempts] == [
+        timedelta(0),
+        timedelta(milliseconds=5),
+        timedelta(milliseconds=15),
+    ]
     assert [(r.attempt, r.status, r.is_final, r.flaky) for r in attempts] == [
         (1, "failed", False, False),
         (2, "failed", False, False),
@@ -91,28 +98,39 @@ async def test_on_assertion_failure_retries_a_failed_check_only_when_asked(engin
     assert engine.target.count() == 4
 
 
-async def test_backoff_grows_by_its_factor_and_stops_at_its_cap(engine: Engine):
-    await engine.run(
+async def test_backoff_grows_by_its_factor_and_stops_at_its_cap(engine: Engine, clock: FakeClock):
+    run = await engine.run(
         step(
-            url="/flaky?key=e&fail=3", retry=retry(max_attempts=4, backoff_ms=40, backoff_factor=2.0, max_backoff_ms=60)
-        )
+            url="/flaky?key=e&fail=4",
+            retry=retry(max_attempts=5, backoff_ms=40, backoff_factor=3.0, max_backoff_ms=200),
+        ),
+        clock=clock,
     )
-    times = [a.at for a in engine.target.arrivals]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) == 3
-    assert 0.038 <= gaps[0] < 0.3  # 40 ms
-    assert 0.058 <= gaps[1] < 0.3  # 80 ms capped at 60
-    assert 0.058 <= gaps[2] < 0.3  # capped
+    assert clock.sleeps_ms == [40.0, 120.0, 200.0, 200.0]  # 40, 120, 360 capped at 200, capped
+    assert engine.target.count("/flaky") == 5
+    assert [r.attempt for r in run.of("step:0")] == [1, 2, 3, 4, 5]
+    # Each attempt starts once its backoff is over; the backoff is not part of its duration.
+    assert [(r.started_at - START) / timedelta(milliseconds=1) for r in run.of("step:0")] == [0, 40, 160, 360, 560]
+    assert [r.duration_ms for r in run.of("step:0")] == [0.0] * 5  # a request takes no time on the fake clock
+
+
+async def test_a_backoff_of_zero_does_not_sleep(engine: Engine, clock: FakeClock):
+    run = await engine.run(step(url="/flaky?key=e0&fail=1", retry=retry(backoff_ms=0)), clock=clock)
+    assert clock.sleeps == []
+    assert [r.response["status"] for r in run.of("step:0")] == [503, 200]  # type: ignore[index]
 
 
 # ---- scenario (iteration) retry ------------------------------------------------------------------
-async def test_scenario_retry_reruns_a_failed_iteration_from_its_first_step(engine: Engine):
+async def test_scenario_retry_reruns_a_failed_iteration_from_its_first_step(engine: Engine, clock: FakeClock):
     run = await engine.run(
         step("first"),
         step("flaky", url="/flaky?key=f&fail=1", assertions=[STATUS_200]),
         step("last"),
         options=RunOptions(retry={"max_attempts": 3, "backoff_ms": 5}),
+        clock=clock,
     )
+    assert clock.sleeps_ms == [5.0]  # one backoff between the two iteration attempts
+    assert [r.started_at - START for r in run.results if r.iteration_attempt == 2] == [timedelta(milliseconds=5)] * 3
     assert [(r.step_key, r.iteration_attempt, r.status, r.is_final) for r in run.results] == [
         ("step:0", 1, "passed", False),
         ("step:1", 1, "failed", False),
@@ -156,29 +174,34 @@ async def test_scenario_retry_gives_up_after_its_attempts(engine: Engine):
 
 
 # ---- polling -------------------------------------------------------------------------------------
-async def test_polling_repeats_until_the_expression_holds_and_keeps_the_last_response(engine: Engine):
+async def test_polling_repeats_until_the_expression_holds_and_keeps_the_last_response(engine: Engine, clock: FakeClock):
     run = await engine.run(
         step(
             url="/orders/ord-9?paid_after=3",
             poll={"until": "body['data']['status'] == 'PAID'", "interval_ms": 10, "max_attempts": 10},
             assertions=[{"source": "body", "expression": "$.data.polls", "op": "eq", "expected": 3}],
-        )
+        ),
+        clock=clock,
     )
     result = run.one()
+    assert clock.sleeps_ms == [10.0, 10.0]  # an interval between polls, none after the one that holds
+    assert result.duration_ms == 20.0  # the polls are one attempt: its duration spans them
     assert result.status == "passed"
     assert run.body()["data"] == {"order_id": "ord-9", "status": "PAID", "polls": 3}
     assert engine.target.count("/orders/ord-9") == 3
     assert len(run.results) == 1  # polls are one attempt, not three results
 
 
-async def test_polling_that_never_holds_fails_with_the_last_response(engine: Engine):
+async def test_polling_that_never_holds_fails_with_the_last_response(engine: Engine, clock: FakeClock):
     run = await engine.run(
         step(
             url="/orders/ord-10?paid_after=99",
             poll={"until": "body['data']['status'] == 'PAID'", "interval_ms": 5, "max_attempts": 4},
-        )
+        ),
+        clock=clock,
     )
     result = run.one()
+    assert clock.sleeps_ms == [5.0, 5.0, 5.0]  # no interval after the last attempt
     assert result.status == "failed"
     assert run.body()["data"]["polls"] == 4
     assert result.assertions == [
@@ -194,8 +217,7 @@ async def test_polling_that_never_holds_fails_with_the_last_response(engine: Eng
     ]
 
 
-async def test_polling_stops_at_its_timeout(engine: Engine):
-    started = time.monotonic()
+async def test_polling_stops_at_its_timeout(engine: Engine, clock: FakeClock):
     run = await engine.run(
         step(
             url="/orders/ord-11?paid_after=9999",
@@ -205,11 +227,15 @@ async def test_polling_stops_at_its_timeout(engine: Engine):
                 "max_attempts": 10_000,
                 "timeout_ms": 120,
             },
-        )
+        ),
+        clock=clock,
     )
-    assert time.monotonic() - started < 1.0
-    assert run.one().status == "failed"
-    assert 3 <= engine.target.count() <= 10
+    # Polls at 0, 20, ... 120 ms: the one at 120 ms reaches the timeout, so no interval follows it.
+    assert clock.sleeps_ms == [20.0] * 6
+    result = run.one()
+    assert result.status == "failed" and result.duration_ms == 120.0
+    assert result.assertions[0]["message"] == "poll.until never held (7 attempts)"
+    assert engine.target.count() == 7
 
 
 async def test_a_poll_expression_that_cannot_be_evaluated_is_an_error(engine: Engine):
@@ -261,3 +287,24 @@ async def test_a_run_timeout_ends_the_run_with_an_error(engine: Engine):
         "not started: run timed out after 150 ms",
     )
     assert engine.target.paths() == ["/slow"]
+
+
+async def test_a_run_timeout_reached_while_backing_off_ends_the_run_on_the_clock(engine: Engine, clock: FakeClock):
+    run = await engine.run(
+        step("flaky", url="/flaky?key=t&fail=99", retry=retry(max_attempts=5, backoff_ms=400), assertions=[STATUS_200]),
+        step("never reached"),
+        options=RunOptions(timeout_ms=1000),
+        clock=clock,
+    )
+    # 400 ms, then 800 ms cut to the 600 ms left: the backoff ends at the run's deadline, not after it.
+    assert clock.sleeps_ms == [400.0, 600.0]
+    assert run.outcome.status == "error" and run.outcome.error == "run timed out after 1000 ms"
+    assert run.outcome.finished_at - run.outcome.started_at == timedelta(seconds=1)
+    assert [(r.step_key, r.attempt, r.status, r.is_final, r.error) for r in run.results] == [
+        ("step:0", 1, "failed", False, None),
+        ("step:0", 2, "failed", False, None),
+        ("step:0", 3, "error", True, "run timed out after 1000 ms"),  # abandoned while waiting to retry
+        ("step:1", 1, "skipped", True, "not started: run timed out after 1000 ms"),
+    ]
+    assert run.results[2].request is None and run.results[2].duration_ms == 600.0
+    assert engine.target.count("/flaky") == 2
