@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.engine.statuses import ResultStatus, RunStatus
+
 
 @dataclass(slots=True)
 class StepResult:
@@ -20,7 +22,7 @@ class StepResult:
     iteration_attempt: int
     is_final: bool
     flaky: bool
-    status: str  # passed | failed | error | skipped
+    status: ResultStatus
     started_at: datetime
     duration_ms: float
     request: dict[str, Any] | None = None
@@ -54,7 +56,7 @@ class Counts:
     skipped: int = 0
     flaky: int = 0
 
-    def add(self, status: str, flaky: bool = False) -> None:
+    def add(self, status: ResultStatus, flaky: bool = False) -> None:
         setattr(self, status, getattr(self, status) + 1)
         if flaky:
             self.flaky += 1
@@ -71,7 +73,7 @@ class Counts:
 
 @dataclass
 class FlowOutcome:
-    status: str  # passed | failed | error | cancelled
+    status: RunStatus  # passed | failed | error | cancelled
     iterations: Counts
     requests: Counts
     started_at: datetime

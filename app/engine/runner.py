@@ -26,6 +26,7 @@ from app.engine.regexes import RegexError
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
 from app.engine.snapshots import Snapshots
+from app.engine.statuses import FAILING, NOT_FAILING, ResultStatus, RunStatus
 from app.engine.taint import (
     SecretDerivationError,
     SecretInError,
@@ -43,11 +44,11 @@ class RowSourceError(Exception):
     """The data rows could not be read to the end (the run stops with an error once started rows finish)."""
 
 
-SEVERITY = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
+SEVERITY = {ResultStatus.PASSED: 0, ResultStatus.SKIPPED: 0, ResultStatus.FAILED: 1, ResultStatus.ERROR: 2}
 
 
-def worst(statuses: list[str]) -> str:
-    return max(statuses, key=lambda s: SEVERITY[s], default="passed")
+def worst(statuses: list[ResultStatus]) -> ResultStatus:
+    return max(statuses, key=lambda s: SEVERITY[s], default=ResultStatus.PASSED)
 
 
 class Attempt:
@@ -64,7 +65,7 @@ class Attempt:
         self.network_error = False
         self.assertions: list[dict[str, Any]] = []
         self.extracted: dict[str, Any] = {}
-        self.status = "passed"
+        self.status = ResultStatus.PASSED
         self.response_secret: tuple[Response, bool] | None = None  # whether that response shows a secret
 
 
@@ -115,7 +116,7 @@ class FlowRunner:
         too_short = self._too_short_secrets()
         if too_short is not None:  # nothing is sent: such a secret would show in every record unmasked
             return FlowOutcome(
-                status="error",
+                status=RunStatus.ERROR,
                 iterations=self.iterations,
                 requests=self.requests,
                 started_at=started,
@@ -148,13 +149,13 @@ class FlowRunner:
             if not work.done():  # we were cancelled ourselves: take the run down with us
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
-        status: str
+        status: RunStatus
         error: str | None
         if timed_out:
-            status, error = "error", self._stop_reason
+            status, error = RunStatus.ERROR, self._stop_reason
         elif self.cancel.is_set() or work.cancelled():
             # Also when a step saw the signal first and the work ended by itself.
-            status, error = "cancelled", "cancelled"
+            status, error = RunStatus.CANCELLED, "cancelled"
         else:
             status, error = work.result()  # an unexpected exception propagates to the caller
         return FlowOutcome(
@@ -181,20 +182,20 @@ class FlowRunner:
             "characters and could not be masked in the records; nothing was sent. Give it a longer value"
         )
 
-    async def _run_all(self) -> tuple[str, str | None]:
+    async def _run_all(self) -> tuple[RunStatus, str | None]:
         base: dict[str, Any] = {}
-        setup_status = "passed"
+        setup_status = ResultStatus.PASSED
         error: str | None = None
         if self.setup:
             setup_status = await self._run_sequence(
                 self.setup, -1, 1, base, IterationState(self._setup_taint), self._layers({}), buffer=None
             )
-        if setup_status in ("passed", "skipped"):
+        if setup_status in NOT_FAILING:
             try:
                 await self._run_iterations(base)
             except RowSourceError as exc:
                 error = str(exc)  # teardown still runs: clean up what the iterations made
-        teardown_status = "passed"
+        teardown_status = ResultStatus.PASSED
         self._teardown_started = True
         if self.teardown:
             teardown_status = await self._run_sequence(
@@ -208,17 +209,17 @@ class FlowRunner:
                 stop=False,
             )
         if error is not None:
-            return "error", error
+            return RunStatus.ERROR, error
         reasons = []
-        if setup_status not in ("passed", "skipped"):
+        if setup_status not in NOT_FAILING:
             reasons.append(f"setup {self._describe_failure('setup')}; no iteration ran")
         if self.iterations.failed or self.iterations.error:
             reasons.append(self._describe_iterations())
-        if teardown_status not in ("passed", "skipped"):
+        if teardown_status not in NOT_FAILING:
             reasons.append(f"teardown {self._describe_failure('teardown')}")
         if reasons:
-            return "failed", "; ".join(reasons)
-        return "passed", None
+            return RunStatus.FAILED, "; ".join(reasons)
+        return RunStatus.PASSED, None
 
     def _describe_failure(self, part: str) -> str:
         """The first final failure of a part, as: step 'login' failed: <why> (already masked)."""
@@ -230,7 +231,8 @@ class FlowRunner:
             failed_checks = [check for check in result.assertions if not check.get("passed")]
             why = str(failed_checks[0].get("message")) if failed_checks else result.status
         where = f"iteration {result.iteration}, " if result.iteration >= 0 else ""
-        return f"{where}step '{result.name}' {'failed' if result.status == 'failed' else 'ended in error'}: {why}"[:500]
+        ended = "failed" if result.status == ResultStatus.FAILED else "ended in error"
+        return f"{where}step '{result.name}' {ended}: {why}"[:500]
 
     def _describe_iterations(self) -> str:
         counted = self.iterations.passed + self.iterations.failed + self.iterations.error
@@ -295,7 +297,7 @@ class FlowRunner:
 
     async def _run_iteration(self, row: DataRow, seeded: dict[str, Any]) -> None:
         max_attempts = int((self.options.retry or {}).get("max_attempts") or 1)
-        status = "passed"
+        status = ResultStatus.PASSED
         iteration_attempt = 1
         layers = self._layers(row.variables)
         for iteration_attempt in range(1, max_attempts + 1):
@@ -314,7 +316,7 @@ class FlowRunner:
                     await self._emit(result)
                 raise
             if buffer is not None:
-                will_retry = status in ("failed", "error") and not self.cancel.is_set()
+                will_retry = status in FAILING and not self.cancel.is_set()
                 for result in buffer:
                     if will_retry:
                         result.is_final = False
@@ -323,8 +325,8 @@ class FlowRunner:
                     await self._backoff(self.options.retry or {}, iteration_attempt)
                     continue
             break
-        passed = status in ("passed", "skipped")
-        self.iterations.add("passed" if passed else status, flaky=passed and iteration_attempt > 1)
+        passed = status in NOT_FAILING
+        self.iterations.add(ResultStatus.PASSED if passed else status, flaky=passed and iteration_attempt > 1)
         if not passed:
             self.not_passed.append(row.index)
 
@@ -338,17 +340,17 @@ class FlowRunner:
         layers: list[Any],
         buffer: list[StepResult] | None,
         stop: bool | None = None,
-    ) -> str:
+    ) -> ResultStatus:
         CURRENT_TAINT.set(state.taint)  # this task's results mask what this iteration derived from secrets
         stop_on_failure = self.options.stop_on_failure if stop is None else stop
-        statuses: list[str] = []
+        statuses: list[ResultStatus] = []
         broken = False
         for index, step in enumerate(steps):
             if not step.spec.enabled:
                 continue
             if broken and stop_on_failure:
                 await self._record_skip(step, iteration, iteration_attempt, "an earlier step failed", buffer)
-                statuses.append("skipped")
+                statuses.append(ResultStatus.SKIPPED)
                 continue
             try:
                 if step.fan_out is not None:
@@ -362,7 +364,7 @@ class FlowRunner:
                 await self._record_not_started(steps[index + 1 :], iteration, iteration_attempt, buffer)
                 raise
             statuses.append(status)
-            if status in ("failed", "error"):
+            if status in FAILING:
                 broken = True
         return worst(statuses)
 
@@ -375,14 +377,14 @@ class FlowRunner:
         state: IterationState,
         layers: list[Any],
         buffer: list[StepResult] | None,
-    ) -> str:
+    ) -> ResultStatus:
         """Each dataset row in its own copy of the iteration scope; what the rows extract does not flow on."""
         rows = step.fan_out or []
         if not rows:
             await self._record_skip(step, iteration, iteration_attempt, "no enabled datasets to fan out over", buffer)
-            return "skipped"
+            return ResultStatus.SKIPPED
 
-        async def one(dataset: DatasetSpec) -> str:
+        async def one(dataset: DatasetSpec) -> ResultStatus:
             started = False
             try:
                 async with self._fan_out_slots:
@@ -417,7 +419,7 @@ class FlowRunner:
         state: IterationState,
         dataset: DatasetSpec | None,
         buffer: list[StepResult] | None,
-    ) -> str:
+    ) -> ResultStatus:
         if self.cancel.is_set():
             why = f"not started: {self._stop_reason}"
             await self._record_skip(step, iteration, iteration_attempt, why, buffer, dataset)
@@ -431,16 +433,16 @@ class FlowRunner:
                     iteration,
                     iteration_attempt,
                     dataset,
-                    "error",
+                    ResultStatus.ERROR,
                     f"{step.name}: skip_if could not be evaluated: {describe(exc)}",
                     buffer,
                 )
-                return "error"
+                return ResultStatus.ERROR
             if skip:
                 await self._record_skip(
                     step, iteration, iteration_attempt, f"skip_if held: {step.spec.skip_if}", buffer, dataset
                 )
-                return "skipped"
+                return ResultStatus.SKIPPED
         retry = step.retry
         max_attempts = max(1, int(retry.get("max_attempts") or 1))
         had_failure = False
@@ -456,7 +458,7 @@ class FlowRunner:
             except asyncio.CancelledError:
                 # Abandoned in flight (or while waiting to retry): this attempt, with the request it was
                 # sending, is the step's last word.
-                outcome.status, outcome.error, outcome.response = "error", self._stop_reason, None
+                outcome.status, outcome.error, outcome.response = ResultStatus.ERROR, self._stop_reason, None
                 elapsed_ms = (self.clock.now() - started) * 1000
                 await self._emit(
                     self._result(
@@ -478,12 +480,12 @@ class FlowRunner:
                 (self.clock.now() - started) * 1000,
             )
             result.is_final = not retryable
-            result.flaky = outcome.status == "passed" and had_failure
+            result.flaky = outcome.status == ResultStatus.PASSED and had_failure
             await self._emit(result, buffer)
             if not retryable:
                 return outcome.status
             had_failure = True
-        return "error"  # unreachable: the last attempt always returns
+        return ResultStatus.ERROR  # unreachable: the last attempt always returns
 
     @staticmethod
     def _should_retry(outcome: Attempt, retry: dict[str, Any]) -> bool:
@@ -491,7 +493,7 @@ class FlowRunner:
             return bool(retry.get("on_network_error", True))
         if outcome.response is not None and outcome.response.status in (retry.get("on_status") or []):
             return True
-        return outcome.status == "failed" and bool(retry.get("on_assertion_failure"))
+        return outcome.status == ResultStatus.FAILED and bool(retry.get("on_assertion_failure"))
 
     async def _backoff(self, retry: dict[str, Any], attempt: int) -> None:
         delay = float(retry.get("backoff_ms", 200)) * float(retry.get("backoff_factor", 2.0)) ** (attempt - 1)
@@ -526,10 +528,10 @@ class FlowRunner:
                 state.taint.learn_basic_credentials(prepared.headers, self.masker)
                 self._check_secret_origin(step, scope, prepared)
         except (UnknownVariable, RequestBuildError, SecretDerivationError) as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: {exc}"
             return outcome
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: pre-processor failed: {describe(exc)}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: pre-processor failed: {describe(exc)}"
             return outcome
         response = await self._send(step, prepared, scope, state, outcome)
         if response is None:
@@ -542,22 +544,22 @@ class FlowRunner:
                 outcome.assertions.append(self._check(assertion, response, scope, state, outcome))
         except (SecretDerivationError, ExpressionLimitError, RegexError) as exc:
             # Not a failed check: the check could not run (a size or time limit, a pattern RE2 refuses).
-            outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: {exc}"
             return outcome
         except Exception as exc:  # whatever one step's checks meet, it ends that step, never the run
-            outcome.status, outcome.error = "error", f"{step.name}: checks could not run: {describe(exc)}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: checks could not run: {describe(exc)}"
             return outcome
         try:
             for processor in step.post:
                 await self._process(processor, response, scope, runtime, state, outcome)
         except SecretDerivationError as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: {exc}"
             return outcome
         except Exception as exc:
-            outcome.status, outcome.error = "error", f"{step.name}: post-processor failed: {describe(exc)}"
+            outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: post-processor failed: {describe(exc)}"
             return outcome
-        if outcome.status == "passed" and any(not check["passed"] for check in outcome.assertions):
-            outcome.status = "failed"
+        if outcome.status == ResultStatus.PASSED and any(not check["passed"] for check in outcome.assertions):
+            outcome.status = ResultStatus.FAILED
         return outcome
 
     def _check_secret_origin(
@@ -726,10 +728,10 @@ class FlowRunner:
                     self.clock,
                 )
             except TransportError as exc:
-                outcome.status, outcome.error, outcome.network_error = "error", str(exc), True
+                outcome.status, outcome.error, outcome.network_error = ResultStatus.ERROR, str(exc), True
                 return None
             except RedirectRefused as exc:
-                outcome.status, outcome.error = "error", f"{step.name}: {exc}"
+                outcome.status, outcome.error = ResultStatus.ERROR, f"{step.name}: {exc}"
                 return None
             if until is None:
                 return response
@@ -738,7 +740,7 @@ class FlowRunner:
                     return response
             except Exception as exc:
                 outcome.status, outcome.error = (
-                    "error",
+                    ResultStatus.ERROR,
                     f"{step.name}: poll.until could not be evaluated: {describe(exc)}",
                 )
                 return response
@@ -867,7 +869,7 @@ class FlowRunner:
         buffer: list[StepResult] | None,
         dataset: DatasetSpec | None = None,
     ) -> None:
-        await self._emit_simple(step, iteration, iteration_attempt, dataset, "skipped", why, buffer)
+        await self._emit_simple(step, iteration, iteration_attempt, dataset, ResultStatus.SKIPPED, why, buffer)
 
     async def _record_not_started(
         self, steps: list[CompiledStep], iteration: int, iteration_attempt: int, buffer: list[StepResult] | None
@@ -883,7 +885,7 @@ class FlowRunner:
         iteration: int,
         iteration_attempt: int,
         dataset: DatasetSpec | None,
-        status: str,
+        status: ResultStatus,
         why: str,
         buffer: list[StepResult] | None,
     ) -> None:
@@ -912,7 +914,7 @@ class FlowRunner:
             return
         if result.is_final:
             self.requests.add(result.status, result.flaky)
-            if result.status in ("failed", "error"):
+            if result.status in FAILING:
                 self._first_failure.setdefault(result.step_key.split(":", 1)[0], result)
         await self.sink.put(result)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Table, Text, event, func
 from sqlalchemy.dialects import mysql, postgresql
@@ -53,6 +54,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StatusString(TypeDecorator[E]):
+    """A status column: a plain VARCHAR holding the enum's values, read back as the `StrEnum` member.
+
+    The DDL is the String's (no database enum type, no migration); a value written by hand that the
+    enum does not know is read back as the plain string rather than failing the whole query.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            return value  # type: ignore[return-value]
 
 
 # Bodies and snapshots outgrow MySQL's 64 KiB TEXT; LONGTEXT holds 4 GiB.

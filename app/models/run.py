@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, JSONValue, LongText, UTCDateTime
+from app.engine.statuses import ResultStatus, RunStatus
+from app.models.base import Base, BigId, JSONValue, LongText, StatusString, UTCDateTime
 
 
 class ScenarioRun(Base):
@@ -25,7 +26,7 @@ class ScenarioRun(Base):
         ForeignKey("api_requests.id", ondelete="SET NULL"), nullable=True, index=True
     )
     kind: Mapped[str] = mapped_column(String(16), nullable=False)  # scenario | case
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    status: Mapped[RunStatus] = mapped_column(StatusString(RunStatus), nullable=False, default=RunStatus.QUEUED)
     trigger: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
     executor: Mapped[str] = mapped_column(String(16), nullable=False, default="inline")
     environment_id: Mapped[int | None] = mapped_column(
@@ -83,7 +84,7 @@ class ApiRequestRun(Base):
     iteration_attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     is_final: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     flaky: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[ResultStatus] = mapped_column(StatusString(ResultStatus), nullable=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     duration_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     request: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)

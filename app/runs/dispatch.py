@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from app.core.db import get_session_factory
 from app.core.errors import AppError
+from app.engine.statuses import ACTIVE, RunStatus
 from app.models import ScenarioRun
 from app.models.base import utcnow
 from app.runs.executor import execute_run, worker_name
@@ -16,7 +17,7 @@ from app.runs.executor import execute_run, worker_name
 logger = logging.getLogger("exile.runs")
 
 # Strong references: a task nobody holds may be garbage-collected mid-run.
-_inline_runs: set[asyncio.Task[str | None]] = set()
+_inline_runs: set[asyncio.Task[RunStatus | None]] = set()
 
 
 class BrokerUnavailable(AppError):
@@ -45,8 +46,8 @@ async def dispatch(run: ScenarioRun) -> None:
             async with get_session_factory()() as session:
                 await session.execute(
                     update(ScenarioRun)
-                    .where(ScenarioRun.id == run.id, ScenarioRun.status == "queued")
-                    .values(status="error", finished_at=utcnow(), error=reason)
+                    .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.QUEUED)
+                    .values(status=RunStatus.ERROR, finished_at=utcnow(), error=reason)
                 )
                 await session.commit()
             raise BrokerUnavailable(
@@ -57,7 +58,7 @@ async def dispatch(run: ScenarioRun) -> None:
     start_inline(run.id)
 
 
-def start_inline(run_id: int, kind: str = "inline") -> asyncio.Task[str | None]:
+def start_inline(run_id: int, kind: str = "inline") -> asyncio.Task[RunStatus | None]:
     """Execute a committed run in this process, as a task that outlives the request that started it."""
     task = asyncio.get_running_loop().create_task(execute_run(get_session_factory(), run_id, worker_name(kind)))
     _inline_runs.add(task)
@@ -79,7 +80,7 @@ async def wait_until_ended(run_id: int, timeout_s: float) -> bool:
     while True:
         async with get_session_factory()() as session:  # a fresh transaction each time sees the worker's commits
             status = await session.scalar(select(ScenarioRun.status).where(ScenarioRun.id == run_id))
-        if status not in ("queued", "running"):
+        if status not in ACTIVE:
             return True
         remaining = deadline - loop.time()
         if remaining <= 0:

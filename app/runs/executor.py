@@ -21,6 +21,7 @@ from app.core.config import get_settings
 from app.engine.masking import Masker
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
+from app.engine.statuses import RunStatus
 from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun
 from app.models.base import utcnow
@@ -41,8 +42,8 @@ async def claim(session_factory: async_sessionmaker[AsyncSession], run_id: int, 
     async with session_factory() as session:
         result = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.id == run_id, ScenarioRun.status == "queued")
-            .values(status="running", owner=owner[:200], started_at=now, heartbeat_at=now)
+            .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED)
+            .values(status=RunStatus.RUNNING, owner=owner[:200], started_at=now, heartbeat_at=now)
         )
         await session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -51,7 +52,7 @@ async def claim(session_factory: async_sessionmaker[AsyncSession], run_id: int, 
 async def _finish(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: int,
-    status: str,
+    status: RunStatus,
     error: str | None,
     outcome: FlowOutcome | None = None,
 ) -> None:
@@ -59,7 +60,9 @@ async def _finish(
     if outcome is not None:
         values.update(_iteration_counts(outcome.iterations))
         counted = outcome.iterations.passed + outcome.iterations.failed + outcome.iterations.error
-        if status in ("passed", "failed") and counted:  # every row ran (setup passed): the rows read are the truth
+        if (
+            status in (RunStatus.PASSED, RunStatus.FAILED) and counted
+        ):  # every row ran (setup passed): the rows read are the truth
             values["iterations_total"] = counted
     # Retried: a database hiccup at the very end must not leave the run to the reaper's wrong cause.
     for attempt in range(1, FINISH_ATTEMPTS + 1):
@@ -68,7 +71,7 @@ async def _finish(
                 # Only the owner of a running run ends it: a reaper may already have called it interrupted.
                 await session.execute(
                     update(ScenarioRun)
-                    .where(ScenarioRun.id == run_id, ScenarioRun.status == "running")
+                    .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
                     .values(**values)
                 )
                 await session.commit()
@@ -115,7 +118,7 @@ async def _keep_alive(
             async with session_factory() as session:
                 await session.execute(
                     update(ScenarioRun)
-                    .where(ScenarioRun.id == run_id, ScenarioRun.status == "running")
+                    .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
                     .values(heartbeat_at=utcnow(), **_iteration_counts(iterations))
                 )
                 state = (
@@ -126,11 +129,11 @@ async def _keep_alive(
                 await session.commit()
             if state is None:  # the run's row was deleted (with its project): stop sending
                 sink.run_gone.set()
-            elif state.status != "running":
+            elif state.status != RunStatus.RUNNING:
                 # The reaper already ended it (this process stalled past RUN_STALE_AFTER_SECONDS): a run
                 # called `interrupted` must not go on sending; what it sent is still recorded.
                 ended_elsewhere.set()
-            if state is None or state.cancel_requested or state.status != "running":
+            if state is None or state.cancel_requested or state.status != RunStatus.RUNNING:
                 cancel.set()
         except asyncio.CancelledError:
             raise
@@ -138,7 +141,7 @@ async def _keep_alive(
             logger.warning("heartbeat for run %s failed (retried): %s: %s", run_id, type(exc).__name__, exc)
 
 
-async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> str | None:
+async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> RunStatus | None:
     """Claim and execute one run; returns its final status, or None if someone else claimed or ended it."""
     settings = get_settings()
     if not await claim(session_factory, run_id, owner):
@@ -152,15 +155,17 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
             return None
         flow, options = await load_flow(session_factory, run, settings.body_snapshot_limit)
     except RunSetupError as exc:
-        await _finish(session_factory, run_id, "error", str(exc))
-        return "error"
+        await _finish(session_factory, run_id, RunStatus.ERROR, str(exc))
+        return RunStatus.ERROR
     except Exception as exc:  # a vanished reference, an unreadable row...: the run says so and ends
         logger.exception("run %s could not be prepared", run_id)
-        await _finish(session_factory, run_id, "error", f"the run could not be prepared: {type(exc).__name__}: {exc}")
-        return "error"
+        await _finish(
+            session_factory, run_id, RunStatus.ERROR, f"the run could not be prepared: {type(exc).__name__}: {exc}"
+        )
+        return RunStatus.ERROR
     if not any(step.enabled for step in flow.steps):
-        await _finish(session_factory, run_id, "error", "nothing to run: the scenario has no enabled steps")
-        return "error"
+        await _finish(session_factory, run_id, RunStatus.ERROR, "nothing to run: the scenario has no enabled steps")
+        return RunStatus.ERROR
     cancel = asyncio.Event()
     sink = DatabaseSink(session_factory, run_id, settings.run_batch_size, flush_seconds=settings.run_flush_seconds)
     transport = AiohttpTransport(
@@ -207,8 +212,8 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
         logger.warning("run %s was ended by someone else while it ran (the reaper?); it stopped", run_id)
         return None
     if failure is not None or outcome is None:
-        await _finish(session_factory, run_id, "error", failure, outcome)
-        return "error"
+        await _finish(session_factory, run_id, RunStatus.ERROR, failure, outcome)
+        return RunStatus.ERROR
     await _finish(session_factory, run_id, outcome.status, outcome.error, outcome)
     return outcome.status
 
@@ -230,24 +235,28 @@ async def reap_stale_runs(
     async with session_factory() as session:
         running = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.status == "running", ScenarioRun.heartbeat_at < cutoff)
-            .values(status="interrupted", finished_at=now, error="the executor stopped sending heartbeats")
+            .where(ScenarioRun.status == RunStatus.RUNNING, ScenarioRun.heartbeat_at < cutoff)
+            .values(status=RunStatus.INTERRUPTED, finished_at=now, error="the executor stopped sending heartbeats")
         )
         # Inline runs are claimed within milliseconds; one still queued long after was lost with its process.
         lost = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.status == "queued", ScenarioRun.executor == "inline", ScenarioRun.created_at < cutoff)
-            .values(status="interrupted", finished_at=now, error="the server restarted before the run started")
+            .where(
+                ScenarioRun.status == RunStatus.QUEUED,
+                ScenarioRun.executor == "inline",
+                ScenarioRun.created_at < cutoff,
+            )
+            .values(status=RunStatus.INTERRUPTED, finished_at=now, error="the server restarted before the run started")
         )
         abandoned = await session.execute(
             update(ScenarioRun)
             .where(
-                ScenarioRun.status == "queued",
+                ScenarioRun.status == RunStatus.QUEUED,
                 ScenarioRun.executor != "inline",
                 ScenarioRun.redispatched_at < unclaimed_cutoff,
             )
             .values(
-                status="error",
+                status=RunStatus.ERROR,
                 finished_at=now,
                 error=f"no worker claimed the run within {queued_timeout_s:g} s, even after it was sent again: "
                 "is a worker running and consuming exile_scenario_tasks?",
@@ -256,7 +265,7 @@ async def reap_stale_runs(
         unclaimed = list(
             await session.scalars(
                 select(ScenarioRun.id).where(
-                    ScenarioRun.status == "queued",
+                    ScenarioRun.status == RunStatus.QUEUED,
                     ScenarioRun.executor != "inline",
                     ScenarioRun.redispatched_at.is_(None),
                     ScenarioRun.created_at < unclaimed_cutoff,
@@ -276,7 +285,9 @@ async def _redispatch(session_factory: async_sessionmaker[AsyncSession], run_id:
     async with session_factory() as session:
         marked = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.id == run_id, ScenarioRun.status == "queued", ScenarioRun.redispatched_at.is_(None))
+            .where(
+                ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED, ScenarioRun.redispatched_at.is_(None)
+            )
             .values(redispatched_at=utcnow())
         )
         await session.commit()

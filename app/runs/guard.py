@@ -12,9 +12,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
+from app.engine.statuses import ACTIVE
 from app.models import ApiRequest, Environment, Project, ScenarioRun, TestScenario, TestScenarioCase
-
-ACTIVE = ("queued", "running")
 
 
 class InUseByActiveRun(Conflict):

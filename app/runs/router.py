@@ -14,6 +14,7 @@ from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
+from app.engine.statuses import ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs import service
 from app.runs.dispatch import dispatch, start_inline, wait_until_ended
@@ -28,8 +29,6 @@ from app.runs.schemas import (
 )
 
 router = APIRouter(tags=["runs"], responses=error_responses(*SIGNED_IN))
-RunStatus = Literal["queued", "running", "passed", "failed", "error", "cancelled", "interrupted"]
-ResultStatus = Literal["passed", "failed", "error", "skipped"]
 
 
 def _run_json(run: ScenarioRun) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from app.core.schemas import EntityId, InputModel, ReadModel, VariableMap
+from app.engine.statuses import ResultStatus, RunStatus
 
 
 def _check_callback(value: str | None) -> str | None:
@@ -66,7 +67,7 @@ class ScenarioRunRead(ReadModel):
     scenario_id: int | None
     case_id: int | None
     kind: str
-    status: str
+    status: RunStatus
     trigger: str
     executor: str
     environment_id: int | None
@@ -101,7 +102,7 @@ class ApiRequestRunRead(ReadModel):
     iteration_attempt: int
     is_final: bool
     flaky: bool
-    status: str
+    status: ResultStatus
     started_at: datetime
     duration_ms: float
     error: str | None

@@ -14,6 +14,7 @@ from app.cases.service import get_case
 from app.core.config import get_settings
 from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from app.core.roles import at_least
+from app.engine.statuses import FAILING, FINISHED, RunStatus
 from app.models import (
     ApiRequest,
     ApiRequestDataset,
@@ -27,8 +28,6 @@ from app.models import (
 from app.models.base import utcnow
 from app.runs.schemas import CaseRunCreate, RerunCreate, ScenarioRunCreate
 from app.scenarios.service import get_scenario
-
-FINISHED = ("passed", "failed", "error", "cancelled", "interrupted")
 
 
 def may_run(principal: Principal, role: str | None, case: ApiRequest) -> bool:
@@ -104,7 +103,7 @@ async def start_scenario_run(
         project_id=scenario.project_id,
         scenario_id=scenario.id,
         kind="scenario",
-        status="queued",
+        status=RunStatus.QUEUED,
         trigger=_trigger(principal, data.trigger),
         executor=get_settings().executor,
         environment_id=data.environment_id,
@@ -164,7 +163,7 @@ async def start_case_run(
         project_id=case.project_id,
         case_id=case.id,
         kind="case",
-        status="queued",
+        status=RunStatus.QUEUED,
         trigger=_trigger(principal, None),
         executor=get_settings().executor,
         environment_id=data.environment_id,
@@ -256,8 +255,8 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     now = utcnow()
     await session.execute(
         update(ScenarioRun)
-        .where(ScenarioRun.id == run.id, ScenarioRun.status == "queued")
-        .values(status="cancelled", cancel_requested=True, finished_at=now, error="cancelled before it started")
+        .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.QUEUED)
+        .values(status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started")
     )
     await session.execute(update(ScenarioRun).where(ScenarioRun.id == run.id).values(cancel_requested=True))
     await audit.record(session, principal, "cancel", "scenario_run", run.id, run.project_id)
@@ -273,11 +272,11 @@ async def not_passed_iterations(session: AsyncSession, run: ScenarioRun) -> list
     ran = set(await session.scalars(select(ApiRequestRun.iteration).where(*final).distinct()))
     bad = set(
         await session.scalars(
-            select(ApiRequestRun.iteration).where(*final, ApiRequestRun.status.in_(("failed", "error"))).distinct()
+            select(ApiRequestRun.iteration).where(*final, ApiRequestRun.status.in_(FAILING)).distinct()
         )
     )
     passed = ran - bad
-    if run.status in ("passed", "failed") and not ran:  # setup failed: nothing ran
+    if run.status in (RunStatus.PASSED, RunStatus.FAILED) and not ran:  # setup failed: nothing ran
         return universe
     return [index for index in universe if index not in passed]
 
@@ -298,7 +297,7 @@ async def rerun(session: AsyncSession, principal: Principal, run_id: int, data: 
                     .where(
                         ApiRequestRun.scenario_run_id == original.id,
                         ApiRequestRun.is_final.is_(True),
-                        ApiRequestRun.status.in_(("failed", "error")),
+                        ApiRequestRun.status.in_(FAILING),
                     )
                     .distinct()
                 )
@@ -306,7 +305,7 @@ async def rerun(session: AsyncSession, principal: Principal, run_id: int, data: 
             dataset_ids = [d for d in dataset_ids if d in failed]
             if not dataset_ids:
                 raise Conflict(f"nothing to re-run: every dataset of run {original.id} passed", code="nothing_to_rerun")
-        elif data.only == "failed" and original.status == "passed":
+        elif data.only == "failed" and original.status == RunStatus.PASSED:
             raise Conflict(f"nothing to re-run: run {original.id} passed", code="nothing_to_rerun")
         return await start_case_run(
             session, principal, original.case_id, CaseRunCreate(**request, dataset_ids=dataset_ids), rerun_of=original

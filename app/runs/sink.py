@@ -52,11 +52,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from app.core.db import hide_driver_row_values
 from app.engine.results import StepResult
+from app.engine.statuses import ResultStatus
 from app.models import ApiRequest, ApiRequestRun, ScenarioRun
 
 logger = logging.getLogger("exile.runs")
 
-_COUNTED = ("passed", "failed", "error", "skipped")
+_COUNTED: tuple[str, ...] = tuple(ResultStatus)  # a requests_<status> count column each
 _TABLE: Table = ApiRequestRun.__table__  # type: ignore[assignment]
 _JSON_COLUMNS = ("request", "dataset", "response", "assertions", "extracted")
 # A buffered row is a list of these columns' values, in this order (JSON columns as their JSON text).
