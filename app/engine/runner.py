@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiolimiter import AsyncLimiter
-
 from app.engine.checks import CompiledAssertion, CompiledExtractor, ExtractionError, expression_names
 from app.engine.clock import SYSTEM_CLOCK, Clock
 from app.engine.compiled import CompiledProcessor, CompiledStep
@@ -22,6 +20,7 @@ from app.engine.exchange import IterationState, RedirectRefused, exchange, origi
 from app.engine.expressions import CompiledExpression, ExpressionLimitError
 from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
 from app.engine.masking import CURRENT_TAINT, MASK, MIN_SECRET_LENGTH, Masker
+from app.engine.ratelimit import RateLimiter, local_limiter
 from app.engine.regexes import RegexError
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
@@ -78,6 +77,7 @@ class FlowRunner:
         sink: ResultSink,
         cancel: asyncio.Event | None = None,
         clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.flow = flow
         self.clock = clock or SYSTEM_CLOCK  # every wait, deadline, duration and timestamp of the run reads it
@@ -96,11 +96,9 @@ class FlowRunner:
         self.iterations = Counts()
         self.requests = Counts()
         self.not_passed: list[int] = []
-        self._limiters: dict[str, AsyncLimiter] = {}
         self._fan_out_slots = asyncio.Semaphore(max(1, options.concurrency))
-        rate = options.rate_limit or {}
-        self._per_second = rate.get("per_second")
-        self._burst = rate.get("burst")
+        # Per-host rate limit: the caller's (shared by processes running chunks of one run), else in-process.
+        self._limiter = limiter or local_limiter(options.rate_limit)
         self._carried: dict[str, Any] = {}
         self._stop_reason = "cancelled"  # what a request abandoned in flight is recorded with
         self._setup_taint = Taint()  # what setup derived from secrets: every iteration starts from it
@@ -771,14 +769,8 @@ class FlowRunner:
         )
 
     async def _throttle(self, url: str) -> None:
-        if not self._per_second:
-            return
-        host = urlsplit(url).netloc
-        limiter = self._limiters.get(host)
-        if limiter is None:
-            burst = float(self._burst or 1)
-            limiter = self._limiters[host] = AsyncLimiter(burst, burst / float(self._per_second))
-        await limiter.acquire()
+        if self._limiter is not None:
+            await self._limiter.acquire(urlsplit(url).netloc)
 
     async def _process(
         self,
