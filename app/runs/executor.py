@@ -26,6 +26,7 @@ from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun
 from app.models.base import utcnow
 from app.runs.loader import RunSetupError, load_flow
+from app.runs.rate_limit import close_limiter, run_limiter
 from app.runs.sink import DatabaseSink
 
 logger = logging.getLogger("exile.runs")
@@ -175,8 +176,10 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
     failure: str | None = None
     keep_alive: asyncio.Future[None] | None = None
     ended_elsewhere = asyncio.Event()
+    # One per-host budget for every process running this run, in Redis when the broker is Redis.
+    limiter = run_limiter(settings.celery_broker_url, run_id, options.rate_limit)
     try:
-        runner = FlowRunner(flow, options, transport, sink, cancel)
+        runner = FlowRunner(flow, options, transport, sink, cancel, limiter=limiter)
         keep_alive = asyncio.ensure_future(
             _keep_alive(
                 session_factory,
@@ -198,6 +201,7 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
             keep_alive.cancel()
             await asyncio.gather(keep_alive, return_exceptions=True)
         await transport.close()
+        await close_limiter(limiter)
     try:
         await sink.flush()
     except Exception as exc:
