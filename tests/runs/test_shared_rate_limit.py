@@ -12,10 +12,14 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
+from app.core.config import get_settings
 from app.engine.flow import EnvironmentSpec, FlowSpec, RunOptions
 from app.engine.ratelimit import LocalRateLimiter
 from app.engine.results import ListSink
@@ -23,6 +27,8 @@ from app.engine.runner import FlowRunner
 from app.engine.transport import AiohttpTransport
 from app.runs.rate_limit import TOKEN_BUCKET_SHA, RedisRateLimiter, run_limiter
 from tests.engine.conftest import rows, step
+from tests.runs.conftest import Target, order_flow, set_rows, wait_until_finished
+from tests.runs.test_celery import Worker
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="set TEST_REDIS_URL to run the shared rate limit tests")
@@ -186,3 +192,36 @@ async def test_the_executor_shares_the_limit_through_a_redis_broker_only():
     await shared.close()
     assert isinstance(run_limiter(None, 7, rate), LocalRateLimiter)
     assert isinstance(run_limiter("amqp://guest@localhost//", 7, rate), LocalRateLimiter)
+
+
+@needs_redis
+async def test_a_run_on_a_celery_worker_takes_its_rate_limit_from_redis(
+    api: httpx.AsyncClient, target: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    assert REDIS_URL
+    ids = await order_flow(api, target, settings={"concurrency": 3, "rate_limit": {"per_second": 4, "burst": 1}})
+    await set_rows(api, ids["scenario"], [{"username": f"u{i}", "sku": f"s{i}", "qty": i} for i in range(3)])
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()  # as test_celery does: no task left in the queue from another test database
+    monkeypatch.setattr(get_settings(), "celery_broker_url", REDIS_URL)
+    from app.tasks.celery_app import celery_app
+
+    celery_app.conf.broker_url = REDIS_URL
+    worker = Worker(tmp_path / "worker.log")
+    try:
+        started = time.monotonic()
+        run = (await api.post(f"/api/v1/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})).json()
+        assert run["executor"] == "celery"
+        bucket = f"exile:rate:{run['id']}:{target.url.removeprefix('http://')}"
+        seen = False
+        while not seen and time.monotonic() - started < 30:
+            seen = bool(await client.exists(bucket))
+            await asyncio.sleep(0.05)
+        final = await wait_until_finished(api, run["id"])
+        elapsed = time.monotonic() - started
+    finally:
+        worker.stop()
+        await client.aclose()
+    assert seen, "the worker's run never used the shared bucket in Redis"
+    assert final["status"] == "passed" and final["requests"]["total"] == 9
+    assert elapsed >= 1.6  # 9 requests at 4 a second with a burst of 1: 2 s
