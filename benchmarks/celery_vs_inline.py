@@ -42,6 +42,7 @@ from benchmarks.order_flow import (
     TARGET,
     ensure_target,
     make_data,
+    order_flow_cases,
     read_rows,
     remove_database,
     sqlite_url,
@@ -52,47 +53,6 @@ DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 # ---- the database and the scenario -----------------------------------------------------------------------------
-def order_flow_cases() -> list[dict[str, Any]]:
-    """The three cases of benchmarks/order_flow.py as ApiRequest rows (the API's saved shape)."""
-    json_header = {"Content-Type": "application/json"}
-    authorized = {"Authorization": "Bearer {{token}}", "Content-Type": "application/json"}
-    status_200 = {"source": "status_code", "op": "eq", "expected": 200}
-    return [
-        {
-            "name": "login",
-            "method": "POST",
-            "url": "/login",
-            "headers": json_header,
-            "body": {"mode": "json", "content": {"username": "{{username}}", "password": "{{password}}"}},
-            "extractors": [{"name": "token", "source": "body", "expression": "$.data.token"}],
-            "assertions": [status_200, {"source": "body", "expression": "$.code", "op": "eq", "expected": 0}],
-        },
-        {
-            "name": "create order",
-            "method": "POST",
-            "url": "/orders",
-            "headers": authorized,
-            "body": {"mode": "json", "content": {"sku": "{{sku}}", "qty": "{{qty}}"}},
-            "extractors": [{"name": "order_id", "source": "body", "expression": "$.data.order_id"}],
-            "assertions": [
-                status_200,
-                {"source": "body", "expression": "$.data.order_id", "op": "type", "expected": "string"},
-            ],
-        },
-        {
-            "name": "pay",
-            "method": "POST",
-            "url": "/pay",
-            "headers": authorized,
-            "body": {"mode": "json", "content": {"order_id": "{{order_id}}"}},
-            "assertions": [
-                status_200,
-                {"source": "body", "expression": "$.data.status", "op": "eq", "expected": "PAID"},
-            ],
-        },
-    ]
-
-
 @dataclass
 class Database:
     name: str

@@ -56,12 +56,12 @@ BAR_MEMORY = 1.5  # peak RSS at the largest row count <= this many times the sma
 
 
 # ---- the flow --------------------------------------------------------------------------------------------------
-def order_flow_steps() -> list[StepSpec]:
-    """The Postman collection's three requests with the same assertions and extractions, as Exile cases."""
+def order_flow_cases() -> list[dict[str, Any]]:
+    """The Postman collection's three requests with the same assertions and extractions, as saved cases."""
     json_header = {"Content-Type": "application/json"}
     authorized = {"Authorization": "Bearer {{token}}", "Content-Type": "application/json"}
     status_200 = {"source": "status_code", "op": "eq", "expected": 200}
-    cases: list[dict[str, Any]] = [
+    return [
         {
             "name": "login",
             "method": "POST",
@@ -95,6 +95,11 @@ def order_flow_steps() -> list[StepSpec]:
             ],
         },
     ]
+
+
+def order_flow_steps() -> list[StepSpec]:
+    """The order flow's cases as the engine's steps."""
+    cases = order_flow_cases()
     steps = []
     for case in cases:
         # The shapes the API would accept when the cases are saved (DESIGN 4 and 9).

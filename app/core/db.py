@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import orjson
@@ -54,36 +53,37 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: 
 _VALUE_IN_MESSAGE = re.compile(r"(Duplicate entry |Incorrect \w+ value: |Data too long for column )'(?:[^'\\]|\\.)*'")
 
 
-def _hide_row_values(context: Any) -> None:
-    """Take row values out of a driver's error before anyone logs it (hide_parameters only hides SQLAlchemy's).
-
-    PostgreSQL's DETAIL says "Failing row contains (..., <token hash>, ...)" or "Key (x)=(value) already
-    exists", and asyncpg prints it with the message; MariaDB quotes the duplicate value in the message.
-    """
-    seen: set[int] = set()
-    error: BaseException | None = context.original_exception
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if getattr(error, "detail", None):
-            try:
-                error.detail = "(hidden: it shows row values)"  # type: ignore[attr-defined]
-            except AttributeError:
-                pass
-        if error.args and any(isinstance(arg, str) and _VALUE_IN_MESSAGE.search(arg) for arg in error.args):
-            error.args = tuple(
-                _VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in error.args
-            )
-        error = error.__cause__ or error.__context__
-    wrapped = context.sqlalchemy_exception
-    if wrapped is not None and wrapped.orig is not None:
-        wrapped.args = tuple(
-            _VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in wrapped.args
-        )
+def _without_quoted_values(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_VALUE_IN_MESSAGE.sub(r"\1'<hidden>'", arg) if isinstance(arg, str) else arg for arg in args)
 
 
 def hide_driver_row_values(error: BaseException) -> None:
-    """The same scrubbing for an error a driver raised when called directly (the run sink's COPY and bulk insert)."""
-    _hide_row_values(SimpleNamespace(original_exception=error, sqlalchemy_exception=None))
+    """Take row values out of a driver's error (and the errors it chains) before anyone logs it.
+
+    hide_parameters only hides SQLAlchemy's own text. PostgreSQL's DETAIL says "Failing row contains (...,
+    <token hash>, ...)" or "Key (x)=(value) already exists", and asyncpg prints it with the message; MariaDB
+    quotes the duplicate value in the message. Also called by the run sink for the drivers it calls directly.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "detail", None):
+            try:
+                current.detail = "(hidden: it shows row values)"  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+        if any(isinstance(arg, str) and _VALUE_IN_MESSAGE.search(arg) for arg in current.args):
+            current.args = _without_quoted_values(current.args)
+        current = current.__cause__ or current.__context__
+
+
+def _hide_row_values(context: Any) -> None:
+    """The engine's handle_error hook: the driver's error, then SQLAlchemy's wrapper of it."""
+    hide_driver_row_values(context.original_exception)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.orig is not None:
+        wrapped.args = _without_quoted_values(wrapped.args)
 
 
 def _json_dumps(value: Any) -> str:
