@@ -55,6 +55,19 @@ class DataRow:
 
 
 @dataclass
+class SetupState:
+    """What setup leaves the iterations and teardown: its values, and what of them came from secrets.
+
+    A sharded run's chunks and its teardown run in other processes: they start from this instead of
+    running setup again. It holds secrets in clear: whoever stores it seals it (app.runs.chunks).
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    secret_names: list[str] = field(default_factory=list)  # run-time variables holding secret-derived values
+    secret_texts: list[str] = field(default_factory=list)  # the derived texts, masked wherever they appear
+
+
+@dataclass
 class FlowSpec:
     steps: list[StepSpec]
     environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
@@ -64,6 +77,8 @@ class FlowSpec:
     teardown: list[StepSpec] = field(default_factory=list)
     # Iterations: an iterable (or async iterable, read lazily) of rows; None = one iteration with no row.
     rows: Iterable[DataRow] | AsyncIterable[DataRow] | None = None
+    # Where a run's iterations start from when its setup ran elsewhere (a chunk of a sharded run).
+    seed: SetupState | None = None
 
 
 @dataclass
@@ -79,3 +94,5 @@ class RunOptions:
     # Opt-in: run variables may change where a request carrying a secret goes (a project setting, later).
     run_variables_may_redirect_secrets: bool = False
     carry_over: bool = False  # Newman semantics: values set in one iteration are seen by the next (concurrency 1)
+    # Stop once setup passed (its values: FlowRunner.setup_state); a failed setup still runs teardown.
+    setup_only: bool = False

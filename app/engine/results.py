@@ -80,3 +80,4 @@ class FlowOutcome:
     finished_at: datetime
     error: str | None = None
     not_passed_iterations: list[int] = field(default_factory=list)
+    first_failure: str | None = None  # the first failing step of the iterations, as the error names it

@@ -18,7 +18,7 @@ from app.engine.clock import SYSTEM_CLOCK, Clock
 from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
 from app.engine.expressions import CompiledExpression, ExpressionLimitError
-from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions
+from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions, SetupState
 from app.engine.masking import CURRENT_TAINT, MASK, MIN_SECRET_LENGTH, Masker
 from app.engine.ratelimit import RateLimiter, local_limiter
 from app.engine.regexes import RegexError
@@ -101,7 +101,10 @@ class FlowRunner:
         self._limiter = limiter or local_limiter(options.rate_limit)
         self._carried: dict[str, Any] = {}
         self._stop_reason = "cancelled"  # what a request abandoned in flight is recorded with
-        self._setup_taint = Taint()  # what setup derived from secrets: every iteration starts from it
+        # What setup derived from secrets: every iteration starts from it.
+        self._setup_taint = Taint.seeded(flow.seed.secret_names, flow.seed.secret_texts) if flow.seed else Taint()
+        # What setup left when it passed (holds secrets in clear: kept off the outcome, which gets recorded).
+        self.setup_state: SetupState | None = None
         # The first final failed/error result of each part ("setup", "step", "teardown"): the run's error names it.
         self._first_failure: dict[str, StepResult] = {}
         self._teardown_started = False
@@ -164,6 +167,7 @@ class FlowRunner:
             finished_at=self.clock.wall(),
             error=self.masker.text(error) if error else None,  # its parts are masked already; this is the net
             not_passed_iterations=sorted(self.not_passed),
+            first_failure=self._describe_failure("step") if "step" in self._first_failure else None,
         )
 
     def _too_short_secrets(self) -> str | None:
@@ -181,7 +185,7 @@ class FlowRunner:
         )
 
     async def _run_all(self) -> tuple[RunStatus, str | None]:
-        base: dict[str, Any] = {}
+        base: dict[str, Any] = dict(self.flow.seed.values) if self.flow.seed else {}
         setup_status = ResultStatus.PASSED
         error: str | None = None
         if self.setup:
@@ -189,6 +193,9 @@ class FlowRunner:
                 self.setup, -1, 1, base, IterationState(self._setup_taint), self._layers({}), buffer=None
             )
         if setup_status in NOT_FAILING:
+            self.setup_state = SetupState(dict(base), sorted(self._setup_taint.names), sorted(self._setup_taint.values))
+            if self.options.setup_only:
+                return RunStatus.PASSED, None
             try:
                 await self._run_iterations(base)
             except RowSourceError as exc:

@@ -61,6 +61,15 @@ class Taint:
         self.pattern: re.Pattern[str] | None = parent.pattern if parent else None
         self.longest: int = parent.longest if parent else 0
 
+    @classmethod
+    def seeded(cls, names: list[str], texts: list[str]) -> Taint:
+        """The taint a setup that ran elsewhere left (app.engine.flow.SetupState)."""
+        taint = cls()
+        taint.names.update(names)
+        for text in texts:
+            taint.add_text(text)
+        return taint
+
     @property
     def active(self) -> bool:
         return bool(self.names) or self.pattern is not None
