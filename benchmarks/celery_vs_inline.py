@@ -1,407 +1,265 @@
-"""The same scenario run executed in-process (`execute_run`, the API's pooled engine) and by a real Celery worker.
+"""The order-flow run executed inline (the API's executor) and by Celery workers; and Celery's scale-out.
 
-    uv run python benchmarks/celery_vs_inline.py                          # SQLite, 2,000 rows at 16 in flight
-    uv run python benchmarks/celery_vs_inline.py --postgres               # and PostgreSQL (a fresh db, dropped after)
-    uv run python benchmarks/celery_vs_inline.py --profile-dir /tmp/prof  # cProfile of one run on each side
+    uv run python benchmarks/celery_vs_inline.py --workers 2                  # 2,000 rows, 16 in flight, 3 databases
+    uv run python benchmarks/celery_vs_inline.py --scale-out 50000            # 1 vs 2 workers, PostgreSQL
+    uv run python benchmarks/celery_vs_inline.py --scale-out 50000 --db sqlite,mariadb
 
-The run (order flow: login -> create order -> pay against ../shared/bench's nginx on 127.0.0.1:18080) is built
-through the ORM: cases, a scenario with its data rows and a queued ScenarioRun, as the API saves them. Each
-trial is timed from dispatch (the call to `execute_run`, or `run_scenario_task.delay`) to the run's
-`finished_at`; inline and Celery trials are interleaved and the median of --repeat counts. The worker is
-`celery -A app.tasks.celery_app:celery_app worker -Q exile_scenario_tasks --pool=threads --concurrency=1`
-with DATABASE_URL and CELERY_BROKER_URL set; it gets one untimed warm-up run first, as the API's pool is warm.
+The scenario is order_flow.py's (login -> create order -> pay against ../shared/bench's nginx), saved through the
+ORM into a fresh, migrated database (benchmarks/exile_runs.py). Each trial queues a ScenarioRun:
+
+- inline: executed by `execute_run` in a warm executor process (the API's way; its process pool is RUN_PROCESSES);
+- celery: sent with `send_to_workers` (the API's way) to N real workers, each its own process:
+  `celery -A app.tasks.celery_app:celery_app worker -Q exile_scenario_tasks --pool=threads --concurrency=1`,
+  broker redis://127.0.0.1:6379/12 by default.
+
+Timed end to end (dispatch -> the run's finished_at seen) and claim -> finish as the run's row says; median of
+--repeat interleaved trials. --scale-out compares 1 and 2 workers (restarted for each trial, so only the named
+workers consume the queue) and checks that every run's records are the same multiset.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import io
 import os
 import signal
-import subprocess
 import sys
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path[:1]:
+    sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.order_flow import (
-    CACHE,
-    REPO,
+from benchmarks.exile_runs import (  # noqa: E402
+    BACKEND_NAMES,
     STEPS_PER_ROW,
-    TARGET,
+    CeleryWorkers,
+    Database,
+    Executed,
+    InlineExecutor,
+    Seeded,
+    executor_settings,
+    fresh_database,
+    parse_backends,
+    record_fingerprint,
+    run_celery,
+    run_inline,
+    use_broker,
+)
+from benchmarks.order_flow import (  # noqa: E402
+    add_common_arguments,
     ensure_target,
+    executor_env,
+    machine,
     make_data,
-    order_flow_cases,
-    read_rows,
-    remove_database,
-    sqlite_url,
+    median_run,
+    middle,
+    seed_order_flow,
+    warm_up,
 )
 
-DEFAULT_BROKER = "redis://127.0.0.1:6379/10"
-DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/12"
+BAR_CELERY = 0.9  # Celery on N workers >= this fraction of the inline run's requests/s (within 10 %)
+BAR_SCALE_OUT = 1.7  # 2 workers >= this many times 1 worker's requests/s
+WARM_UP_ROWS = 200
 
 
-# ---- the database and the scenario -----------------------------------------------------------------------------
-@dataclass
-class Database:
-    name: str
-    url: str
-    drop: Any = None  # called at the end
-
-
-def sqlite_database(work: Path) -> Database:
-    path = work / f"celery-vs-inline-{uuid.uuid4().hex[:8]}.db"
-    remove_database(path)
-    return Database("SQLite", sqlite_url(path), drop=lambda: remove_database(path))
-
-
-def postgres_database(admin_url: str) -> Database:
-    name = f"exile_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_url(admin_url)
-
-    async def admin_sql(sql: str) -> None:
-        import asyncpg
-
-        connection = await asyncpg.connect(
-            host=admin.host, port=admin.port or 5432, user=admin.username, password=admin.password, database="postgres"
+def table(results: list[tuple[str, list[Executed]]]) -> bool:
+    """Prints one line per (label, trials); False if any trial failed a check."""
+    ok = True
+    print("| database | executor | requests | seconds | requests/s | runs requests/s | claim->finish req/s "
+          "| CPU us/request | chunks | checks |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
+    for label, trials in results:
+        pick = median_run(trials)
+        problems = [p for t in trials for p in t.problems]
+        ok = ok and not problems
+        each = ", ".join(f"{t.rps:,.0f}" for t in trials)
+        row_rps = middle([t.rps_row for t in trials])
+        cpu = middle([t.cpu_us_per_request for t in trials])
+        chunks = pick.row.chunks if pick.row and pick.row.chunks is not None else "-"
+        print(
+            f"| {BACKEND_NAMES[pick.backend]} | {label} | {pick.requests} | {pick.end_to_end:.2f} | {pick.rps:,.0f} "
+            f"| {each} | {row_rps:,.0f} | {cpu:.0f} "
+            f"| {chunks} | {'; '.join(problems) or 'all passed'} |"
         )
+    return ok
+
+
+def verdict(name: str, ratio: float, bar: float, checks_ok: bool) -> bool:
+    passed = ratio >= bar and checks_ok
+    print(f"{name}: {ratio:.2f}x (bar >= {bar:g}x) {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
+def with_database(
+    backend: str, args: argparse.Namespace, work: Path, data: Path, body: Callable[[Database, Seeded], None]
+) -> None:
+    db = fresh_database(backend, work, "celery", keep=args.keep_db)
+    try:
+        body(db, seed_order_flow(db, data))
+    finally:
+        db.drop()
+
+
+def workers_env(args: argparse.Namespace) -> dict[str, str]:
+    env = executor_env(args)
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+        env["EXILE_TASK_PROFILE_DIR"] = str(args.profile_dir.resolve())
+    return env
+
+
+def compare(args: argparse.Namespace, work: Path) -> bool:
+    """Inline against N Celery workers, interleaved, on each database."""
+    data = make_data(args.bench_dir, args.rows, work)
+    results: list[tuple[str, list[Executed], list[Executed]]] = []
+
+    def body(db: Database, seeded: Seeded) -> None:
+        executor = InlineExecutor(db, work / f"inline-executor-{db.backend}.log", executor_env(args))
+        workers = CeleryWorkers(db, args.broker, args.workers, work, args.worker_concurrency, workers_env(args))
+        inline: list[Executed] = []
+        celery: list[Executed] = []
         try:
-            await connection.execute(sql)
+            print(f"{db.name}: warm-up runs, inline and on the {args.workers} workers ...", flush=True)
+            warm_up(executor, seeded, args.concurrency, args.rows)
+            run_celery(workers, db, seeded, args.concurrency, args.rows)
+            for trial in range(1, args.repeat + 1):
+                print(f"{db.name}: run {trial}/{args.repeat}: inline, celery x{args.workers} ...", flush=True)
+                inline.append(run_inline(executor, seeded, args.concurrency, args.rows))
+                celery.append(run_celery(workers, db, seeded, args.concurrency, args.rows))
         finally:
-            await connection.close()
+            workers.stop()
+            executor.stop()
+        results.append((db.name, inline, celery))
 
-    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    return Database(
-        "PostgreSQL", url, drop=lambda: asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    )
-
-
-def migrate_quietly(url: str) -> None:
-    from app.core.bootstrap import migrate
-
-    log = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(log):
-            migrate(url)  # Alembic runs its own event loop: call it outside ours
-    except Exception:
-        print(log.getvalue(), file=sys.stderr)
-        raise
-
-
-async def seed_scenario(url: str, data: Path, concurrency: int) -> dict[str, int]:
-    from app.core.db import build_engine
-    from app.models import ApiRequest, Environment, Project, TestScenario, TestScenarioCase, TestScenarioDataset, User
-
-    engine = build_engine(url)
-    try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            user = User(email="bench@example.com", full_name="Bench", password_hash="-")
-            session.add(user)
-            await session.flush()
-            project = Project(name="bench", owner_id=user.id)
-            session.add(project)
-            await session.flush()
-            environment = Environment(project_id=project.id, name="local", base_url=TARGET)
-            scenario = TestScenario(
-                project_id=project.id, owner_id=user.id, name="order flow", settings={"concurrency": concurrency}
-            )
-            session.add_all([environment, scenario])
-            await session.flush()
-            for position, case in enumerate(order_flow_cases()):
-                row = ApiRequest(project_id=project.id, owner_id=user.id, **case)
-                session.add(row)
-                await session.flush()
-                session.add(TestScenarioCase(scenario_id=scenario.id, case_id=row.id, position=position))
-            session.add_all(
-                TestScenarioDataset(scenario_id=scenario.id, position=r.index, variables=r.variables)
-                for r in read_rows(data)
-            )
-            await session.commit()
-            return {"user": user.id, "project": project.id, "environment": environment.id, "scenario": scenario.id}
-    finally:
-        await engine.dispose()
-
-
-async def queue_run(sessions: async_sessionmaker[AsyncSession], ids: dict[str, int], rows: int, executor: str) -> int:
-    from app.models import ScenarioRun
-    from app.models.base import utcnow
-
-    async with sessions() as session:
-        run = ScenarioRun(
-            project_id=ids["project"],
-            scenario_id=ids["scenario"],
-            kind="scenario",
-            status="queued",
-            trigger="manual",
-            executor=executor,
-            environment_id=ids["environment"],
-            created_by_id=ids["user"],
-            iterations_total=rows,
-            created_at=utcnow(),
-        )
-        session.add(run)
-        await session.commit()
-        return run.id
-
-
-async def run_state(sessions: async_sessionmaker[AsyncSession], run_id: int) -> tuple[str, datetime | None, int, int]:
-    from app.models import ApiRequestRun, ScenarioRun
-
-    async with sessions() as session:
-        run = await session.get(ScenarioRun, run_id, populate_existing=True)
-        assert run is not None
-        recorded = 0
-        if run.finished_at is not None:
-            recorded = int(
-                await session.scalar(
-                    select(func.count()).select_from(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run_id)
-                )
-                or 0
-            )
-        return run.status, run.finished_at, run.requests_passed, recorded
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-# ---- the two executors -----------------------------------------------------------------------------------------
-@dataclass
-class Trial:
-    executor: str
-    requests: int
-    seconds: float
-    problems: list[str]
-    cpu_seconds: float = float("nan")  # of the executing process (all its threads): steadier than wall time
-
-    @property
-    def cpu_us_per_request(self) -> float:
-        return self.cpu_seconds / self.requests * 1e6 if self.requests else float("nan")
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-def checked(executor: str, state: tuple[str, datetime | None, int, int], started: datetime, rows: int) -> Trial:
-    status, finished_at, passed, recorded = state
-    expected = rows * STEPS_PER_ROW
-    problems = []
-    if status != "passed":
-        problems.append(f"run ended {status}")
-    if passed != expected or recorded != expected:
-        problems.append(f"{passed} passed / {recorded} recorded, expected {expected}")
-    seconds = (aware(finished_at) - started).total_seconds() if finished_at else float("nan")
-    return Trial(executor, passed, seconds, problems)
-
-
-async def inline_trial(url: str, ids: dict[str, int], rows: int, profile: Path | None = None) -> Trial:
-    """execute_run in this process with a pooled engine, as app.runs.dispatch.start_inline does in the API."""
-    from app.core.db import build_engine
-    from app.models.base import utcnow
-    from app.runs.executor import execute_run, worker_name
-
-    engine = build_engine(url)
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    try:
-        run_id = await queue_run(sessions, ids, rows, "inline")
-        async with engine.connect() as connection:  # the API's pool is warm
-            await connection.exec_driver_sql("SELECT 1")
-        profiler = _profiler(profile)
-        cpu = process_cpu(os.getpid())
-        started = utcnow()
-        await execute_run(sessions, run_id, worker_name("inline"))
-        cpu = process_cpu(os.getpid()) - cpu
-        if profiler is not None and profile is not None:
-            profiler.disable()
-            profiler.dump_stats(str(profile))
-        trial = checked("inline", await run_state(sessions, run_id), started, rows)
-        trial.cpu_seconds = cpu
-        return trial
-    finally:
-        await engine.dispose()
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process, all threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _profiler(profile: Path | None) -> Any:
-    if profile is None:
-        return None
-    import cProfile
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    return profiler
-
-
-async def celery_trial(url: str, ids: dict[str, int], rows: int, worker_pid: int) -> Trial:
-    from app.core.db import build_engine
-    from app.models.base import utcnow
-    from app.tasks.scenario import run_scenario_task
-
-    engine = build_engine(url)
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    try:
-        run_id = await queue_run(sessions, ids, rows, "celery")
-        cpu = process_cpu(worker_pid)
-        started = utcnow()
-        run_scenario_task.delay(run_id)
-        deadline = time.monotonic() + 60 + rows / 50
-        while True:
-            await asyncio.sleep(0.05)
-            state = await run_state(sessions, run_id)
-            if state[1] is not None:
-                trial = checked("celery", state, started, rows)
-                trial.cpu_seconds = process_cpu(worker_pid) - cpu  # includes up to 50 ms of idle worker
-                return trial
-            if time.monotonic() > deadline:
-                return Trial("celery", 0, float("nan"), [f"run {run_id} still {state[0]} after the deadline"])
-    finally:
-        await engine.dispose()
-
-
-class Worker:
-    def __init__(self, url: str, broker: str, log: Path, concurrency: int, profile: Path | None) -> None:
-        env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": broker, "PYTHONPATH": str(REPO)}
-        if profile is not None:
-            env["EXILE_TASK_PROFILE_DIR"] = str(profile)
-        command = [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "app.tasks.celery_app:celery_app",
-            "worker",
-            "-Q",
-            "exile_scenario_tasks",
-            "--pool=threads",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            "-n",
-            f"bench-{uuid.uuid4().hex[:8]}@%h",
+    for backend in args.db:
+        with_database(backend, args, work, data, body)
+    print()
+    print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests, {args.concurrency} in flight")
+    print(f"machine: {machine()}")
+    print(f"settings {executor_settings(executor_env(args))}; {args.workers} Celery worker processes "
+          f"(--pool=threads --concurrency={args.worker_concurrency}), broker {args.broker}")  # fmt: skip
+    print(f"median of {args.repeat} interleaved trials; seconds and requests/s end to end (dispatch -> finished)")
+    print()
+    ok = table(
+        [
+            (label, trials)
+            for _, inline, celery in results
+            for label, trials in (("inline", inline), (f"celery x{args.workers}", celery))
         ]
-        self.log = log
-        self.process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    print()
+    for name, inline, celery in results:
+        checks = not any(t.problems for t in inline + celery)
+        e2e = median_run(celery).rps / median_run(inline).rps
+        row = middle([t.rps_row for t in celery]) / middle([t.rps_row for t in inline])
+        ok = (
+            verdict(
+                f"{name}: celery x{args.workers} / inline, end to end (claim->finish {row:.2f}x)",
+                e2e,
+                BAR_CELERY,
+                checks,
+            )
+            and ok
         )
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("the worker did not start:\n" + log.read_text())
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+    print("\nRESULT:", "PASS" if ok else "FAIL")
+    return ok
 
 
-# ---- the comparison --------------------------------------------------------------------------------------------
-def median(trials: list[Trial]) -> Trial:
-    return sorted(trials, key=lambda t: t.rps)[len(trials) // 2]
+def scale_out(args: argparse.Namespace, work: Path) -> bool:
+    """The same run on 1 and on 2 workers (restarted per trial), with the records of every run compared."""
+    rows = args.scale_out
+    data = make_data(args.bench_dir, rows, work)
+    results: list[tuple[str, dict[int, list[Executed]], list[str]]] = []
 
-
-def compare(db: Database, args: argparse.Namespace, data: Path, work: Path) -> tuple[Trial, Trial, list[Trial]]:
-    from app.tasks.celery_app import celery_app
-
-    celery_app.conf.broker_url = args.broker
-    import redis
-
-    redis.Redis.from_url(args.broker).delete("exile_scenario_tasks")  # messages an interrupted benchmark left
-    migrate_quietly(db.url)
-    ids = asyncio.run(seed_scenario(db.url, data, args.concurrency))
-    profile = args.profile_dir
-    if profile is not None:
-        profile.mkdir(parents=True, exist_ok=True)
-    worker = Worker(db.url, args.broker, work / "celery-vs-inline-worker.log", args.worker_concurrency, profile)
-    trials: list[Trial] = []
-    try:
-        print(f"{db.name}: warm-up run on the worker ...", flush=True)
-        asyncio.run(celery_trial(db.url, ids, args.rows, worker.process.pid))
+    def body(db: Database, seeded: Seeded) -> None:
+        trials: dict[int, list[Executed]] = {1: [], 2: []}
         for trial in range(1, args.repeat + 1):
-            print(f"{db.name}: run {trial}/{args.repeat}: inline, celery ...", flush=True)
-            inline_profile = profile / "inline.prof" if profile is not None and trial == 1 else None
-            trials.append(asyncio.run(inline_trial(db.url, ids, args.rows, inline_profile)))
-            trials.append(asyncio.run(celery_trial(db.url, ids, args.rows, worker.process.pid)))
-    finally:
-        worker.stop()
-    inline = median([t for t in trials if t.executor == "inline"])
-    celery = median([t for t in trials if t.executor == "celery"])
-    return inline, celery, trials
+            for count in (1, 2):
+                print(f"{db.name}: run {trial}/{args.repeat} on {count} worker(s), {rows} rows ...", flush=True)
+                workers = CeleryWorkers(db, args.broker, count, work, args.worker_concurrency, workers_env(args))
+                try:
+                    warm = run_celery(workers, db, seeded, args.concurrency, WARM_UP_ROWS, list(range(WARM_UP_ROWS)))
+                    if warm.problems:
+                        print(f"  warm-up run: {'; '.join(warm.problems)}", flush=True)
+                    trials[count].append(run_celery(workers, db, seeded, args.concurrency, rows))
+                finally:
+                    workers.stop()
+        print(f"{db.name}: comparing the records of the {2 * args.repeat} runs ...", flush=True)
+        differences = []
+        runs = trials[1] + trials[2]
+        reference = record_fingerprint(db.url, runs[0].run_id)
+        for other in runs[1:]:
+            records = record_fingerprint(db.url, other.run_id)
+            if records != reference:
+                missing = sum((reference - records).values())
+                extra = sum((records - reference).values())
+                differences.append(
+                    f"run {other.run_id} ({other.executor}) differs from run {runs[0].run_id}: "
+                    f"{missing} records missing, {extra} extra"
+                )
+        results.append((db.name, trials, differences))
+
+    for backend in args.db:
+        with_database(backend, args, work, data, body)
+    print()
+    print(f"scale-out: order flow, {rows:,} rows = {rows * STEPS_PER_ROW:,} requests, {args.concurrency} in flight")
+    print(f"machine: {machine()}")
+    print(f"settings {executor_settings(executor_env(args))}; workers --pool=threads "
+          f"--concurrency={args.worker_concurrency}, each its own process, broker {args.broker}")  # fmt: skip
+    print(f"median of {args.repeat} interleaved trials; seconds and requests/s end to end (dispatch -> finished)")
+    print()
+    ok = table([(f"celery x{n}", trials[n]) for _, trials, _ in results for n in (1, 2)])
+    print()
+    for name, trials, differences in results:
+        checks = not any(t.problems for t in trials[1] + trials[2])
+        ratio = median_run(trials[2]).rps / median_run(trials[1]).rps
+        row = middle([t.rps_row for t in trials[2]]) / middle([t.rps_row for t in trials[1]])
+        ok = (
+            verdict(
+                f"{name}: 2 workers / 1 worker, end to end (claim->finish {row:.2f}x)", ratio, BAR_SCALE_OUT, checks
+            )
+            and ok
+        )
+        same = not differences
+        ok = ok and same
+        print(
+            f"{name}: records of all {2 * args.repeat} runs (iteration, step_key, status, is_final, request minus "
+            f"timings): {'identical' if same else 'DIFFERENT: ' + '; '.join(differences)}"
+        )
+    print("\nRESULT:", "PASS" if ok else "FAIL")
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2000, help="data rows (3 requests each); default 2000")
     parser.add_argument("--concurrency", type=int, default=16, help="iterations in flight; default 16")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved trials per executor; default 3")
-    parser.add_argument("--broker", default=DEFAULT_BROKER, help=f"Celery broker; default {DEFAULT_BROKER}")
-    parser.add_argument("--worker-concurrency", type=int, default=1, help="worker threads; default 1")
-    parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, metavar="URL", help="also on PostgreSQL")
-    parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes against inline; default 2")
+    parser.add_argument("--scale-out", type=int, metavar="ROWS", help="1 vs 2 workers on a run of ROWS rows")
     parser.add_argument(
-        "--profile-dir", type=Path, help="cProfile the first inline run and every worker task into this directory"
+        "--db",
+        type=parse_backends,
+        help="comma-separated databases (default: sqlite,postgresql,mariadb; postgresql for --scale-out)",
     )
-    parser.add_argument("--bench-dir", type=Path, default=REPO.parent / "shared" / "bench")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved trials per side; default 3")
+    parser.add_argument("--broker", default=DEFAULT_BROKER, help=f"Celery broker; default {DEFAULT_BROKER}")
+    parser.add_argument("--worker-concurrency", type=int, default=1, help="threads per worker; default 1")
+    parser.add_argument("--profile-dir", type=Path, help="workers save a cProfile per task here")
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
-    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the worker is stopped and the databases dropped.
+    if args.db is None:
+        args.db = ["postgresql"] if args.scale_out else ["sqlite", "postgresql", "mariadb"]
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: workers and executors stopped, databases dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    work = (CACHE / "work").resolve()
+    args.bench_dir = args.bench_dir.resolve()
+    work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    ensure_target(args.bench_dir.resolve())
-    data = make_data(args.bench_dir.resolve(), args.rows, work)
-    databases = [] if args.no_sqlite else [lambda: sqlite_database(work)]
-    if args.postgres:
-        databases.append(lambda: postgres_database(args.postgres))
-    results = []
-    for make in databases:
-        db = make()
-        try:
-            results.append((db.name, *compare(db, args, data, work)))
-        finally:
-            db.drop()
-    ok = True
-    print()
-    print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests, {args.concurrency} in flight, ")
-    print(f"dispatch to finished_at, median of {args.repeat} interleaved trials; worker --pool=threads")
-    print()
-    print("| database | executor | seconds | requests/s | trials requests/s | CPU us/request (median) | checks |")
-    print("| --- | --- | ---: | ---: | --- | ---: | --- |")
-    for name, inline, celery, trials in results:
-        for chosen in (inline, celery):
-            each = ", ".join(f"{t.rps:,.0f}" for t in trials if t.executor == chosen.executor)
-            problems = [p for t in trials if t.executor == chosen.executor for p in t.problems]
-            ok = ok and not problems
-            checks = "; ".join(problems) or "all passed"
-            cpus = sorted(t.cpu_us_per_request for t in trials if t.executor == chosen.executor)
-            cpu = cpus[len(cpus) // 2]
-            figures = f"{chosen.seconds:.2f} | {chosen.rps:,.0f} | {each} | {cpu:.0f}"
-            print(f"| {name} | {chosen.executor} | {figures} | {checks} |")
-    print()
-    for name, inline, celery, _ in results:
-        print(f"{name}: celery / inline requests/s = {celery.rps / inline.rps:.2f}x" if inline.rps else f"{name}: -")
-    if args.profile_dir:
-        print(f"\nprofiles in {args.profile_dir}: inline.prof, task-*.prof (uv run python -m pstats FILE)")
-    print("\nRESULT:", "PASS" if ok else "FAIL")
+    ensure_target(args.bench_dir)
+    use_broker(args.broker)
+    os.environ.pop("EXILE_TASK_PROFILE_DIR", None)
+    ok = scale_out(args, work) if args.scale_out else compare(args, work)
     return 0 if ok else 1
 
 

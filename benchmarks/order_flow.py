@@ -1,23 +1,23 @@
-"""Order-flow benchmark: Exile (every request recorded in SQLite) side by side with Newman and a bare aiohttp loop.
+"""Order-flow benchmark: Exile's executor (every request recorded) side by side with Newman and a bare aiohttp loop.
 
-    uv run python benchmarks/order_flow.py --rows 1000                 # throughput at concurrency 1 and 16
-    uv run python benchmarks/order_flow.py --rows 100000 --no-newman   # the same without Newman
-    uv run python benchmarks/order_flow.py --memory 10000,100000       # peak RSS of the Exile flow per row count
+    uv run python benchmarks/order_flow.py --rows 2000                            # SQLite, PostgreSQL, MariaDB
+    uv run python benchmarks/order_flow.py --rows 2000 --db sqlite --no-newman    # one database, no Newman
+    uv run python benchmarks/order_flow.py --memory 10000,100000                  # peak RSS per process
 
 The flow, target and data come from ../shared/bench (login -> create order -> pay, with the Postman
-collection's assertions and extractions). See benchmarks/README.md for the bars and how to read the output.
+collection's assertions and extractions). Exile runs it as the server does: a queued ScenarioRun executed by
+`app.runs.executor.execute_run` (benchmarks/exile_runs.py). See benchmarks/README.md for the bars.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
-import io
 import json
-import resource
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -28,31 +28,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import orjson
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from app.core.bootstrap import migrate
-from app.core.db import build_engine
-from app.engine.flow import CaseSpec, DataRow, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
-from app.engine.runner import run_flow
-from app.engine.specs import Assertion, Extractor
-from app.engine.transport import AiohttpTransport
-from app.models import ApiRequestRun, Project, ScenarioRun, User
-from app.models.base import utcnow
-from app.runs.sink import DatabaseSink
-
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path[:1]:
+    sys.path.insert(0, str(REPO))  # this tree's `app` and `benchmarks`
+
+import aiohttp  # noqa: E402
+import orjson  # noqa: E402
+
+from app.engine.flow import DataRow  # noqa: E402
+from benchmarks.exile_runs import (  # noqa: E402
+    BACKEND_NAMES,
+    STEPS_PER_ROW,
+    Database,
+    Executed,
+    InlineExecutor,
+    PeakSampler,
+    Seeded,
+    fresh_database,
+    parse_backends,
+    run_inline,
+    seed_scenario,
+)
+
 CACHE = REPO / "benchmarks" / ".cache"
 TARGET = "http://127.0.0.1:18080"
-STEPS_PER_ROW = 3
-BATCH_SIZE = 500  # app.core.config Settings.run_batch_size
 
-# The bars of the issue.
-BAR_NEWMAN = {1: 15.0, 16: 40.0}  # Exile requests/s >= this many times Newman's
-BAR_BARE = {16: 0.3}  # Exile requests/s >= this fraction of the bare loop's
-BAR_MEMORY = 1.5  # peak RSS at the largest row count <= this many times the smallest's
+# The bars of issue 8.
+BAR_NEWMAN = {1: 40.0, 16: 100.0}  # Exile requests/s >= this many times Newman's
+BAR_BARE = {16: 0.8}  # Exile requests/s >= this fraction of the bare loop's at the same concurrency
+BAR_MEMORY = 1.5  # peak RSS per process at the largest row count <= this many times the smallest's
 
 
 # ---- the flow --------------------------------------------------------------------------------------------------
@@ -97,27 +101,17 @@ def order_flow_cases() -> list[dict[str, Any]]:
     ]
 
 
-def order_flow_steps() -> list[StepSpec]:
-    """The order flow's cases as the engine's steps."""
-    cases = order_flow_cases()
-    steps = []
-    for case in cases:
-        # The shapes the API would accept when the cases are saved (DESIGN 4 and 9).
-        for extractor in case.get("extractors", []):
-            Extractor.model_validate(extractor)
-        for assertion in case["assertions"]:
-            Assertion.model_validate(assertion)
-        name = case.pop("name")
-        steps.append(StepSpec(case=CaseSpec(id=None, name=name, request=case)))
-    return steps
-
-
 def read_rows(path: Path) -> Iterator[DataRow]:
     """The data rows, read lazily. qty becomes a number, as the Postman body's unquoted `{{qty}}` sends it."""
     with path.open(newline="") as f:
         for index, row in enumerate(csv.DictReader(f)):
             row["qty"] = int(row["qty"])
             yield DataRow(index=index, variables=row)
+
+
+def seed_order_flow(db: Database, data: Path) -> Seeded:
+    """The order flow saved in `db` as the API saves it, with one scenario data row per CSV row."""
+    return seed_scenario(db.url, order_flow_cases(), read_rows(data), TARGET)
 
 
 # ---- results ---------------------------------------------------------------------------------------------------
@@ -133,6 +127,25 @@ class Measured:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def median_of(trials: list[Measured]) -> Measured:
+    """The trial with the median requests/s; a trial's failed checks count whichever trial is picked."""
+    ranked = sorted(trials, key=lambda m: m.rps)
+    pick = ranked[len(ranked) // 2]
+    problems = [p for m in trials for p in m.problems]
+    spread = f"{len(trials)} runs {ranked[0].rps:,.0f}-{ranked[-1].rps:,.0f}/s" if len(trials) > 1 else ""
+    return Measured(pick.runner, pick.concurrency, pick.requests, pick.seconds, problems, note=spread)
+
+
+def median_run(trials: list[Executed]) -> Executed:
+    """The run with the median end-to-end requests/s."""
+    return sorted(trials, key=lambda e: e.rps)[len(trials) // 2]
+
+
+def middle(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else float("nan")
 
 
 # ---- the target and the data -----------------------------------------------------------------------------------
@@ -159,6 +172,13 @@ def make_data(bench_dir: Path, rows: int, work: Path) -> Path:
     if not out.exists():
         subprocess.run([sys.executable, str(bench_dir / "make_data.py"), str(rows), str(out)], check=True)
     return out
+
+
+def machine() -> str:
+    """Cores, load and what else runs on them (the target's nginx workers)."""
+    nginx = subprocess.run(["pgrep", "-c", "-f", "nginx: worker"], capture_output=True, text=True).stdout.strip()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"nproc {os.cpu_count()}, load average {load}, nginx target workers {nginx or 0} (same cores)"
 
 
 # ---- Newman ----------------------------------------------------------------------------------------------------
@@ -251,255 +271,208 @@ async def run_bare(data: Path, rows: int, concurrency: int) -> Measured:
     return Measured("bare aiohttp", concurrency, sent, seconds, problems)
 
 
-# ---- Exile -----------------------------------------------------------------------------------------------------
-def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
+# ---- Exile through the executor --------------------------------------------------------------------------------
+def executor_env(args: argparse.Namespace) -> dict[str, str]:
+    """RUN_PROCESSES / RUN_CHUNK_ROWS for the executing processes when given; else the app's defaults."""
+    env = {}
+    if args.run_processes is not None:
+        env["RUN_PROCESSES"] = str(args.run_processes)
+    if args.chunk_rows is not None:
+        env["RUN_CHUNK_ROWS"] = str(args.chunk_rows)
+    return env
 
 
-def remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+def warm_up(executor: InlineExecutor, seeded: Seeded, concurrency: int, rows: int) -> None:
+    """One untimed run, so the executor's engine and process pool are as warm as a server's."""
+    executed = run_inline(executor, seeded, concurrency, rows)
+    if executed.problems:
+        raise SystemExit(f"{executor.db.name}: the warm-up run failed: {'; '.join(executed.problems)}")
 
 
-def fresh_database(path: Path) -> int:
-    """A new SQLite file, migrated, with the user, project and run that the records point at."""
-    remove_database(path)
-    log = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(log):  # Alembic's INFO lines; shown only if the migration fails
-            migrate(sqlite_url(path))  # Alembic runs its own event loop: call it outside ours
-    except Exception:
-        print(log.getvalue(), file=sys.stderr)
-        raise
-    return asyncio.run(_seed(sqlite_url(path)))
-
-
-async def _seed(url: str) -> int:
-    engine = build_engine(url)
-    try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            user = User(email="bench@example.com", full_name="Bench", password_hash="-")
-            session.add(user)
-            await session.flush()
-            project = Project(name="bench", owner_id=user.id)
-            session.add(project)
-            await session.flush()
-            run = ScenarioRun(
-                project_id=project.id,
-                kind="scenario",
-                status="running",
-                created_by_id=user.id,
-                created_at=utcnow(),
-                started_at=utcnow(),
-            )
-            session.add(run)
-            await session.commit()
-            return run.id
-    finally:
-        await engine.dispose()
-
-
-async def run_exile(db: Path, run_id: int, data: Path, rows: int, concurrency: int) -> Measured:
-    engine = build_engine(sqlite_url(db))
-    session_factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    transport = AiohttpTransport(limit=max(8, concurrency * 2))  # as app.runs.executor builds it
-    sink = DatabaseSink(session_factory, run_id, BATCH_SIZE)
-    flow = FlowSpec(steps=order_flow_steps(), environment=EnvironmentSpec(base_url=TARGET), rows=read_rows(data))
-    options = RunOptions(concurrency=concurrency)
-    async with engine.connect() as connection:  # a server's pool is warm: open SQLite before the clock starts
-        await connection.exec_driver_sql("SELECT 1")
-    try:
-        started = time.perf_counter()
-        outcome = await run_flow(flow, options, transport, sink)
-        await sink.flush()
-        seconds = time.perf_counter() - started
-    finally:
-        await transport.close()
-    try:
-        problems = await _verify(engine, run_id, rows, outcome.requests.as_dict(), outcome.status)
-    finally:
-        await engine.dispose()
-    return Measured("Exile + SQLite", concurrency, outcome.requests.passed, seconds, problems)
-
-
-async def _verify(engine: AsyncEngine, run_id: int, rows: int, counts: dict[str, int], status: str) -> list[str]:
-    expected = rows * STEPS_PER_ROW
-    problems = []
-    if status != "passed" or counts["passed"] != expected or counts["failed"] or counts["error"]:
-        problems.append(f"engine outcome {status} {counts}, expected {expected} passed")
-    async with AsyncSession(engine) as session:
-        recorded = await session.scalar(
-            select(func.count()).select_from(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run_id)
-        )
-        passed = await session.scalar(
-            select(func.count())
-            .select_from(ApiRequestRun)
-            .where(ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.status == "passed")
-        )
-        run = await session.get(ScenarioRun, run_id)
-    if recorded != expected:
-        problems.append(f"{recorded} ApiRequestRun rows, expected {expected}")
-    if passed != expected:
-        problems.append(f"{passed} ApiRequestRun rows passed, expected {expected}")
-    if run is None or run.requests_passed != expected:
-        problems.append(f"ScenarioRun.requests_passed is {run.requests_passed if run else None}, expected {expected}")
-    return problems
-
-
-# ---- the modes -------------------------------------------------------------------------------------------------
-def median_of(trials: list[Measured]) -> Measured:
-    """The trial with the median requests/s; a trial's failed checks count whichever trial is picked."""
-    ranked = sorted(trials, key=lambda m: m.rps)
-    pick = ranked[len(ranked) // 2]
-    problems = [p for m in trials for p in m.problems]
-    spread = f"{len(trials)} runs {ranked[0].rps:,.0f}-{ranked[-1].rps:,.0f}/s" if len(trials) > 1 else ""
-    return Measured(pick.runner, pick.concurrency, pick.requests, pick.seconds, problems, note=spread)
+def exile_row(label: str, concurrency: int, trials: list[Executed]) -> str:
+    pick = median_run(trials)
+    problems = [p for t in trials for p in t.problems]
+    checks = "; ".join(problems) if problems else "all passed"
+    each = ", ".join(f"{t.rps:,.0f}" for t in trials)
+    row_rps = middle([t.rps_row for t in trials])
+    cpu = middle([t.cpu_us_per_request for t in trials])
+    return (
+        f"| {concurrency} | {label} | {pick.requests} | {pick.end_to_end:.2f} | {pick.rps:,.0f} | {each} "
+        f"| {row_rps:,.0f} | {cpu:.0f} | {checks} |"
+    )
 
 
 def throughput(args: argparse.Namespace, work: Path) -> bool:
     data = make_data(args.bench_dir, args.rows, work)
-    results: list[Measured] = []
-    newman = None
+    newman_trials: list[Measured] = []
     if not args.no_newman:
-        print(f"Newman: {args.rows} rows ...", flush=True)
-        newman = run_newman(args.bench_dir, data, args.rows, work)
-        results.append(newman)
-    for concurrency in args.concurrency:
-        bare_trials: list[Measured] = []
-        exile_trials: list[Measured] = []
-        for trial in range(1, args.repeat + 1):  # interleaved, so a slow spell of the machine hits both
-            print(f"concurrency {concurrency}, run {trial}/{args.repeat}: bare aiohttp, Exile ...", flush=True)
-            bare_trials.append(asyncio.run(run_bare(data, args.rows, concurrency)))
-            db = work / f"exile-c{concurrency}.db"
-            run_id = fresh_database(db)
-            exile_trials.append(asyncio.run(run_exile(db, run_id, data, args.rows, concurrency)))
-            if not args.keep_db:
-                remove_database(db)
-        results += [median_of(bare_trials), median_of(exile_trials)]
+        for trial in range(1, args.newman_repeat + 1):
+            print(f"Newman run {trial}/{args.newman_repeat}: {args.rows} rows ...", flush=True)
+            newman_trials.append(run_newman(args.bench_dir, data, args.rows, work))
+    newman = median_of(newman_trials) if newman_trials else None
+
+    databases: list[Database] = []
+    executors: dict[str, tuple[InlineExecutor, Seeded]] = {}
+    bare: dict[int, list[Measured]] = {c: [] for c in args.concurrency}
+    exile: dict[tuple[str, int], list[Executed]] = {}
+    try:
+        for backend in args.db:
+            print(f"{BACKEND_NAMES[backend]}: a fresh database, {args.rows} data rows, the executor ...", flush=True)
+            db = fresh_database(backend, work, "", keep=args.keep_db)
+            databases.append(db)
+            seeded = seed_order_flow(db, data)
+            executor = InlineExecutor(db, work / f"inline-executor-{backend}.log", executor_env(args))
+            executors[backend] = (executor, seeded)
+            warm_up(executor, seeded, max(args.concurrency), args.rows)
+        for concurrency in args.concurrency:
+            for trial in range(1, args.repeat + 1):  # interleaved, so a slow spell of the machine hits every side
+                print(f"concurrency {concurrency}, run {trial}/{args.repeat}: bare, {', '.join(args.db)}", flush=True)
+                bare[concurrency].append(asyncio.run(run_bare(data, args.rows, concurrency)))
+                for backend, (executor, seeded) in executors.items():
+                    executed = run_inline(executor, seeded, concurrency, args.rows)
+                    exile.setdefault((backend, concurrency), []).append(executed)
+        settings = next(iter(executors.values()))[0].settings if executors else {}
+    finally:
+        for executor, _ in executors.values():
+            executor.stop()
+        for db in databases:
+            db.drop()
 
     ok = True
     print()
     print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests per runner, target {TARGET}")
-    if args.repeat > 1:
-        print(f"bare aiohttp and Exile: the median of {args.repeat} interleaved runs; Newman: one run")
+    print(f"machine: {machine()}")
+    print(f"Exile: a queued ScenarioRun executed by execute_run in an executor process (warm); settings {settings}")
+    print(
+        f"median of {args.repeat} interleaved runs (bare, then each database); Newman: median of "
+        f"{len(newman_trials)} runs, its own run time without node's start-up"
+    )
     print()
-    print("| concurrency | runner | requests | seconds | requests/s | checks |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
-    for m in results:
-        checks = "all passed" if not m.problems else "; ".join(m.problems)
-        ok = ok and not m.problems
-        level = "sequential" if m.concurrency is None else str(m.concurrency)
-        note = f" ({m.note})" if m.note else ""
-        print(f"| {level} | {m.runner}{note} | {m.requests} | {m.seconds:.2f} | {m.rps:,.0f} | {checks} |")
-    print()
-    print("| concurrency | Exile/Newman | bar | Exile/bare | bar |")
-    print("| --- | ---: | --- | ---: | --- |")
+    print(
+        "| concurrency | runner | requests | seconds | requests/s | runs requests/s "
+        "| requests/s claim->finish (run row) | CPU us/request | checks |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    if newman is not None:
+        ok = ok and not newman.problems
+        checks = "; ".join(newman.problems) or "all passed"
+        each = ", ".join(f"{m.rps:,.0f}" for m in newman_trials)
+        print(
+            f"| sequential | Newman 6 | {newman.requests} | {newman.seconds:.2f} | {newman.rps:,.0f} | {each} "
+            f"| | | {checks} |"
+        )
     for concurrency in args.concurrency:
-        exile = next(m for m in results if m.runner.startswith("Exile") and m.concurrency == concurrency)
-        bare = next(m for m in results if m.runner.startswith("bare") and m.concurrency == concurrency)
-        cells = []
-        for base, bars in ((newman, BAR_NEWMAN), (bare, BAR_BARE)):
-            if base is None or not base.rps:
-                cells += ["-", "skipped"]
-                continue
-            ratio = exile.rps / base.rps
-            bar = bars.get(concurrency)
-            if bar is None:
-                verdict = "(no bar)"
-            else:
-                passed = ratio >= bar and not exile.problems
-                ok = ok and passed
-                verdict = f">= {bar:g}x {'PASS' if passed else 'FAIL'}"
-            cells += [f"{ratio:.2f}x", verdict]
-        print(f"| {concurrency} | " + " | ".join(cells) + " |")
+        b = median_of(bare[concurrency])
+        ok = ok and not b.problems
+        each = ", ".join(f"{m.rps:,.0f}" for m in bare[concurrency])
+        checks = "; ".join(b.problems) or "all passed"
+        print(
+            f"| {concurrency} | bare aiohttp | {b.requests} | {b.seconds:.2f} | {b.rps:,.0f} | {each} | | | {checks} |"
+        )
+        for backend in args.db:
+            trials = exile[(backend, concurrency)]
+            ok = ok and not any(t.problems for t in trials)
+            print(exile_row(f"Exile + {BACKEND_NAMES[backend]}", concurrency, trials))
+    print()
+    print("Ratios of requests/s end to end (claim -> finish from the run row in brackets):")
+    print()
+    print("| concurrency | database | Exile/Newman | bar | Exile/bare | bar |")
+    print("| --- | --- | ---: | --- | ---: | --- |")
+    for concurrency in args.concurrency:
+        b = median_of(bare[concurrency])
+        for backend in args.db:
+            trials = exile[(backend, concurrency)]
+            e = median_run(trials)
+            row_rps = middle([t.rps_row for t in trials])
+            cells = []
+            for base, bars in ((newman, BAR_NEWMAN), (b, BAR_BARE)):
+                if base is None or not base.rps:
+                    cells += ["-", "skipped"]
+                    continue
+                ratio = e.rps / base.rps
+                bar = bars.get(concurrency)
+                if bar is None:
+                    verdict = "(no bar)"
+                else:
+                    passed = ratio >= bar and not any(t.problems for t in trials)
+                    ok = ok and passed
+                    verdict = f">= {bar:g}x {'PASS' if passed else 'FAIL'}"
+                cells += [f"{ratio:.2f}x ({row_rps / base.rps:.2f}x)", verdict]
+            print(f"| {concurrency} | {BACKEND_NAMES[backend]} | " + " | ".join(cells) + " |")
     print()
     print("RESULT:", "PASS" if ok else "FAIL")
     return ok
 
 
+# ---- memory ----------------------------------------------------------------------------------------------------
 def memory(args: argparse.Namespace, work: Path) -> bool:
     concurrency = max(args.concurrency)
+    backend = args.db[0]
     peaks: list[dict[str, Any]] = []
     for rows in args.memory:
         data = make_data(args.bench_dir, rows, work)
-        db = work / f"exile-memory-{rows}.db"
-        run_id = fresh_database(db)
-        print(f"Exile in a fresh process: {rows} rows, concurrency {concurrency} ...", flush=True)
-        command = [sys.executable, __file__, "--memory-child", "--rows", str(rows)]
-        command += ["--concurrency", str(concurrency), "--db", str(db), "--run-id", str(run_id), "--data", str(data)]
-        child = subprocess.run(command, capture_output=True, text=True)
-        if not args.keep_db:
-            remove_database(db)
-        if child.returncode != 0:
-            print(child.stderr, file=sys.stderr)
-            raise SystemExit(f"the child for {rows} rows exited {child.returncode}")
-        peaks.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        db = fresh_database(backend, work, f"memory_{rows}", keep=args.keep_db)
+        try:
+            seeded = seed_order_flow(db, data)  # in this process: seeding is not the executor's memory
+            print(
+                f"{rows} rows on {db.name}: a fresh executor process, one run at {concurrency} in flight ...",
+                flush=True,
+            )
+            executor = InlineExecutor(db, work / f"inline-executor-memory-{rows}.log", executor_env(args))
+            try:
+                sampler = PeakSampler(executor.process.pid)
+                executed = run_inline(executor, seeded, concurrency, rows)
+                peak = sampler.stop()
+            finally:
+                executor.stop()
+        finally:
+            db.drop()
+        peaks.append({"rows": rows, "executed": executed, **peak, "settings": executor.settings})
     print()
-    print(f"peak RSS of the Exile flow (fresh process each, concurrency {concurrency}, every request in SQLite)")
+    print("peak RSS (VmHWM) per process: the executor process and its largest child (the run's process pool)")
+    print(
+        f"{BACKEND_NAMES[backend]}, concurrency {concurrency}, every request recorded; settings {peaks[0]['settings']}"
+    )
     print()
-    print("| rows | requests | seconds | requests/s | peak RSS MiB | checks |")
-    print("| ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| rows | requests | seconds | requests/s | executor peak MiB | largest child peak MiB | children | checks |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     ok = True
     for p in peaks:
-        checks = "all passed" if not p["problems"] else "; ".join(p["problems"])
-        ok = ok and not p["problems"]
+        e: Executed = p["executed"]
+        checks = "; ".join(e.problems) or "all passed"
+        ok = ok and not e.problems
         print(
-            f"| {p['rows']:,} | {p['requests']:,} | {p['seconds']:.1f} | {p['requests'] / p['seconds']:,.0f} "
-            f"| {p['max_rss_kib'] / 1024:.1f} | {checks} |"
+            f"| {p['rows']:,} | {e.requests:,} | {e.end_to_end:.1f} | {e.rps:,.0f} | {p['executor'] / 1024:.1f} "
+            f"| {p['children'] / 1024:.1f} | {p['n_children']} | {checks} |"
         )
     smallest = min(peaks, key=lambda p: p["rows"])
     largest = max(peaks, key=lambda p: p["rows"])
-    ratio = largest["max_rss_kib"] / smallest["max_rss_kib"]
-    passed = ratio <= BAR_MEMORY
-    ok = ok and passed
     print()
-    print(
-        f"peak RSS {largest['rows']:,} rows / {smallest['rows']:,} rows: {ratio:.2f}x "
-        f"(bar <= {BAR_MEMORY:g}x) {'PASS' if passed else 'FAIL'}"
-    )
+    for role in ("executor", "children"):
+        if not smallest[role]:
+            print(f"{role}: none")
+            continue
+        ratio = largest[role] / smallest[role]
+        passed = ratio <= BAR_MEMORY
+        ok = ok and passed
+        label = "executor process" if role == "executor" else "largest child process"
+        print(
+            f"peak RSS of the {label}, {largest['rows']:,} rows / {smallest['rows']:,} rows: {ratio:.2f}x "
+            f"(bar <= {BAR_MEMORY:g}x) {'PASS' if passed else 'FAIL'}"
+        )
     print()
     print("RESULT:", "PASS" if ok else "FAIL")
     return ok
 
 
-def memory_child(args: argparse.Namespace) -> None:
-    """Runs only the Exile flow and prints its peak RSS (kernel's high-water mark of this process) as JSON."""
-    measured = asyncio.run(run_exile(args.db, args.run_id, args.data, args.rows, max(args.concurrency)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "requests": measured.requests,
-                "seconds": measured.seconds,
-                "max_rss_kib": peak,
-                "problems": measured.problems,
-            }
-        )
-    )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1000, help="data rows (3 requests each); default 1000")
+# ---- the command -----------------------------------------------------------------------------------------------
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options order_flow.py and celery_vs_inline.py share."""
     parser.add_argument(
-        "--concurrency",
-        type=lambda s: [int(x) for x in s.split(",")],
-        default=[1, 16],
-        help="comma-separated iterations in flight; default 1,16 (memory mode uses the largest)",
-    )
-    parser.add_argument("--no-newman", action="store_true", help="skip Newman")
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=3,
-        help="interleaved runs of the bare loop and Exile per concurrency; the median counts (default 3)",
+        "--run-processes", type=int, help="RUN_PROCESSES for the executing processes (default: the app's default)"
     )
     parser.add_argument(
-        "--memory",
-        type=lambda s: [int(x) for x in s.split(",")],
-        metavar="ROWS,ROWS",
-        help="peak RSS of the Exile flow per row count, each in a fresh process, e.g. 10000,100000",
+        "--chunk-rows", type=int, help="RUN_CHUNK_ROWS for the executing processes (default: the app's)"
     )
     parser.add_argument(
         "--bench-dir",
@@ -507,24 +480,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REPO.parent / "shared" / "bench",
         help="the shared bench fixture (start_target.sh, make_data.py, the collection); default ../shared/bench",
     )
-    parser.add_argument("--work-dir", type=Path, default=CACHE / "work", help="data files and SQLite databases")
-    parser.add_argument("--keep-db", action="store_true", help="keep the SQLite files of the Exile runs to inspect")
-    # Internal: the fresh process of --memory.
-    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", type=Path, default=CACHE / "work", help="data files, SQLite databases, logs")
+    parser.add_argument("--keep-db", action="store_true", help="keep the databases (SQLite files, server databases)")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2000, help="data rows (3 requests each); default 2000")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 16],
+        help="comma-separated iterations in flight; default 1,16 (memory mode uses the largest)",
+    )
+    parser.add_argument(
+        "--db",
+        type=parse_backends,
+        default=["sqlite", "postgresql", "mariadb"],
+        help="comma-separated databases: sqlite,postgresql,mariadb (default all; memory mode uses the first)",
+    )
+    parser.add_argument("--no-newman", action="store_true", help="skip Newman")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per runner and concurrency (default 3)")
+    parser.add_argument("--newman-repeat", type=int, help="Newman runs (default: --repeat)")
+    parser.add_argument(
+        "--memory",
+        type=lambda s: [int(x) for x in s.split(",")],
+        metavar="ROWS,ROWS",
+        help="peak RSS per process of one run per row count, each in a fresh executor, e.g. 10000,100000",
+    )
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.memory is not None and len(args.memory) < 2:
         parser.error("--memory needs at least two row counts, e.g. 10000,100000")
+    if args.newman_repeat is None:
+        args.newman_repeat = args.repeat
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.memory_child:
-        memory_child(args)
-        return 0
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the executors stopped, the databases dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.bench_dir = args.bench_dir.resolve()
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Benchmarks (see README.md); a package so the scripts share code as `benchmarks.<module>`."""
