@@ -164,6 +164,7 @@ def _sessions(url: str) -> tuple[Any, async_sessionmaker[AsyncSession]]:
 
 
 async def _seed(url: str, cases: list[dict[str, Any]], rows: Iterable[Any], target: str) -> Seeded:
+    from app.cases.schemas import CaseCreate
     from app.models import ApiRequest, Environment, Project, TestScenario, TestScenarioCase, TestScenarioDataset, User
 
     engine, sessions = _sessions(url)
@@ -180,7 +181,11 @@ async def _seed(url: str, cases: list[dict[str, Any]], rows: Iterable[Any], targ
             session.add_all([environment, scenario])
             await session.flush()
             for position, case in enumerate(cases):
-                saved = ApiRequest(project_id=project.id, owner_id=user.id, **case)
+                # As app.cases.service.create_case saves a validated CaseCreate: every default filled in.
+                fields = CaseCreate.model_validate({**case, "project_id": project.id}).model_dump(
+                    mode="json", by_alias=True, exclude={"tags"}
+                )
+                saved = ApiRequest(owner_id=user.id, **fields)
                 session.add(saved)
                 await session.flush()
                 session.add(TestScenarioCase(scenario_id=scenario.id, case_id=saved.id, position=position))
@@ -252,7 +257,8 @@ class RunRow:
     requests_error: int
     recorded: int
     recorded_passed: int
-    chunks: int | None
+    chunks: int | None  # None: this version has no sharded runs
+    chunks_at_once: int | None  # the most chunks running at the same moment (from their started/finished_at)
     error: str | None
 
     @property
@@ -296,6 +302,7 @@ async def _run_row(url: str, run_id: int, count: bool) -> RunRow:
                 passed = int(
                     await session.scalar(select(func.count()).where(of_run, ApiRequestRun.status == "passed")) or 0
                 )
+            at_once = await _chunks_at_once(session, run_id) if getattr(run, "chunks", 0) else None
             return RunRow(
                 run_id,
                 str(run.status),
@@ -307,10 +314,27 @@ async def _run_row(url: str, run_id: int, count: bool) -> RunRow:
                 recorded,
                 passed,
                 getattr(run, "chunks", None),
+                at_once,
                 run.error,
             )
     finally:
         await engine.dispose()
+
+
+async def _chunks_at_once(session: AsyncSession, run_id: int) -> int:
+    from app.models import ScenarioRunChunk as chunk
+
+    spans = (await session.execute(select(chunk.started_at, chunk.finished_at).where(chunk.run_id == run_id))).all()
+    events = sorted(
+        [(_aware(start), 1) for start, end in spans if start and end]
+        + [(_aware(end), -1) for start, end in spans if start and end],
+        key=lambda e: (e[0], e[1]),  # an end before a start at the same moment
+    )
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 def run_row(url: str, run_id: int, count: bool = True) -> RunRow:
@@ -505,6 +529,13 @@ class Executed:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else float("nan")
+
+    @property
+    def chunks(self) -> str:
+        """`chunks (most at once)`, `0` for an unsharded run, `-` where this version has no chunks."""
+        if self.row is None or self.row.chunks is None:
+            return "-"
+        return f"{self.row.chunks} ({self.row.chunks_at_once})" if self.row.chunks else "0"
 
 
 class InlineExecutor:

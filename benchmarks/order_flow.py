@@ -298,7 +298,7 @@ def exile_row(label: str, concurrency: int, trials: list[Executed]) -> str:
     cpu = middle([t.cpu_us_per_request for t in trials])
     return (
         f"| {concurrency} | {label} | {pick.requests} | {pick.end_to_end:.2f} | {pick.rps:,.0f} | {each} "
-        f"| {row_rps:,.0f} | {cpu:.0f} | {checks} |"
+        f"| {row_rps:,.0f} | {cpu:.0f} | {pick.chunks} | {checks} |"
     )
 
 
@@ -350,16 +350,16 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     print()
     print(
         "| concurrency | runner | requests | seconds | requests/s | runs requests/s "
-        "| requests/s claim->finish (run row) | CPU us/request | checks |"
+        "| requests/s claim->finish (run row) | CPU us/request | chunks (most at once) | checks |"
     )
-    print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
     if newman is not None:
         ok = ok and not newman.problems
         checks = "; ".join(newman.problems) or "all passed"
         each = ", ".join(f"{m.rps:,.0f}" for m in newman_trials)
         print(
             f"| sequential | Newman 6 | {newman.requests} | {newman.seconds:.2f} | {newman.rps:,.0f} | {each} "
-            f"| | | {checks} |"
+            f"| | | | {checks} |"
         )
     for concurrency in args.concurrency:
         b = median_of(bare[concurrency])
@@ -367,7 +367,8 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         each = ", ".join(f"{m.rps:,.0f}" for m in bare[concurrency])
         checks = "; ".join(b.problems) or "all passed"
         print(
-            f"| {concurrency} | bare aiohttp | {b.requests} | {b.seconds:.2f} | {b.rps:,.0f} | {each} | | | {checks} |"
+            f"| {concurrency} | bare aiohttp | {b.requests} | {b.seconds:.2f} | {b.rps:,.0f} | {each} "
+            f"| | | | {checks} |"
         )
         for backend in args.db:
             trials = exile[(backend, concurrency)]
