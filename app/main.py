@@ -19,6 +19,7 @@ from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
+from app.runs.chunks import shutdown_pool, warm_pool
 from app.runs.executor import reap_stale_runs
 
 logger = logging.getLogger("exile")
@@ -41,10 +42,12 @@ async def _reap_forever() -> None:
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
     await startup(get_settings())
+    await asyncio.to_thread(warm_pool)
     reaper = asyncio.ensure_future(_reap_forever())
     yield
     reaper.cancel()
     await asyncio.gather(reaper, return_exceptions=True)
+    shutdown_pool()  # the processes that run sharded runs' chunks
     await dispose_engine()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
     case_run_sync_limit: int = 100
     # With Celery, "Send" waits this long for the worker to finish before answering 202 with the run.
     case_run_wait_seconds: float = 30.0
+    # Sharded runs (app.runs.chunks): a scenario run with more data rows than run_chunk_rows is split into
+    # chunks of that many rows. Inline, a pool of run_processes processes runs them (default: the cores; 1
+    # turns sharding off); with Celery, any worker takes any chunk. The run's concurrency is the total in
+    # flight: each chunk gets its share of run_processes chunks running at once. A chunk whose executor died
+    # is run again (its partial records replaced) up to run_chunk_attempts times, then ends `interrupted`.
+    run_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    run_chunk_rows: int = Field(default=1000, ge=1)
+    run_chunk_attempts: int = Field(default=2, ge=1, le=10)
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
 
@@ -136,6 +145,16 @@ def _local_secret_key(data_dir: Path) -> str:
         return key_file.read_text().strip()
 
 
+_inherited: Settings | None = None
+
+
+def inherit_settings(settings: Settings) -> None:
+    """A spawned process (the run pool of app.runs.chunks) uses its parent's settings, not its own reading."""
+    global _inherited
+    _inherited = settings
+    get_settings.cache_clear()
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return _inherited or Settings()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -119,6 +121,23 @@ def get_session_factory() -> async_sessionmaker[AsyncSession]:
     get_engine()
     assert _session_factory is not None
     return _session_factory
+
+
+# Each worker thread (a Celery thread, a process of the inline run pool) owns an event loop and a pooled engine:
+# an asyncpg or asyncmy connection must never cross event loops. Pooled, not NullPool: a run opens a session
+# per result batch and per heartbeat, and a new connection for each cost a Celery worker ~5 % more CPU per
+# request than the API process (benchmarks/celery_vs_inline.py).
+_thread = threading.local()
+THREAD_POOL_SIZE = 4  # a run holds at most a few sessions at once (sink, heartbeat): threads x pool stays modest
+
+
+def thread_database() -> tuple[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]]:
+    """This thread's own event loop and session factory, made on first use."""
+    if not hasattr(_thread, "loop"):
+        _thread.loop = asyncio.new_event_loop()
+        engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
+        _thread.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return _thread.loop, _thread.sessions
 
 
 async def dispose_engine() -> None:

@@ -71,6 +71,17 @@ class Counts:
         }
 
 
+def describe_iterations(iterations: Counts, first_failure: str) -> str:
+    """Why a run's iterations did not all pass, as its error says it (a sharded run sums its chunks')."""
+    counted = iterations.passed + iterations.failed + iterations.error
+    parts = []
+    if iterations.failed:
+        parts.append(f"{iterations.failed} of {counted} iterations failed")
+    if iterations.error:
+        parts.append(f"{iterations.error} of {counted} iterations ended in error")
+    return f"{', '.join(parts)} (first: {first_failure})"
+
+
 @dataclass
 class FlowOutcome:
     status: RunStatus  # passed | failed | error | cancelled

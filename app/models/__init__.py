@@ -4,7 +4,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
 from app.models.project import Environment, Project
-from app.models.run import ApiRequestRun, ScenarioRun
+from app.models.run import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.scenario import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
 from app.models.team import ApiToken, LoginThrottle, ProjectMember
 from app.models.user import User
@@ -22,6 +22,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "ScenarioRun",
+    "ScenarioRunChunk",
     "TestScenario",
     "TestScenarioCase",
     "TestScenarioDataset",

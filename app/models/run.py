@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.engine.statuses import ResultStatus, RunStatus
@@ -59,6 +59,42 @@ class ScenarioRun(Base):
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    # A sharded run (app.runs.chunks): how many chunks its rows were split into (0: not sharded), what its
+    # setup left the chunks (sealed: it may hold secrets; cleared when the run ends), and who ends it.
+    chunks: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    setup_state: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    finisher: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ScenarioRunChunk(Base):
+    """A slice of a sharded run's iterations that one process runs: claimed, heartbeated, re-run if it dies."""
+
+    __tablename__ = "scenario_run_chunks"
+    __table_args__ = (
+        UniqueConstraint("run_id", "position"),
+        Index("ix_scenario_run_chunks_status_heartbeat_at", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scenario_runs.id", ondelete="CASCADE"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Iterations [first_iteration, end_iteration) of the run (end None: to the last row).
+    first_iteration: Mapped[int] = mapped_column(Integer, nullable=False)
+    end_iteration: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[RunStatus] = mapped_column(StatusString(RunStatus), nullable=False, default=RunStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    redispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    iterations_passed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    iterations_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    iterations_error: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    iterations_flaky: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_failure: Mapped[str | None] = mapped_column(LongText, nullable=True)  # its first failing step
+    error: Mapped[str | None] = mapped_column(LongText, nullable=True)  # why it did not run to the end
 
 
 class ApiRequestRun(Base):

@@ -31,6 +31,13 @@ async def send_to_workers(run_id: int) -> None:
     await asyncio.to_thread(run_scenario_task.delay, run_id)
 
 
+async def send_chunk_to_workers(run_id: int, position: int) -> None:
+    """Put one chunk of a sharded run on exile_scenario_tasks; raises when the broker cannot be reached."""
+    from app.tasks.scenario import run_chunk_task
+
+    await asyncio.to_thread(run_chunk_task.delay, run_id, position)
+
+
 async def dispatch(run: ScenarioRun) -> None:
     """Call only after the run's row is committed: the executor reads it from the database.
 

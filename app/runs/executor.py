@@ -14,16 +14,17 @@ import os
 import socket
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
+from app.engine.flow import FlowSpec, RunOptions
 from app.engine.masking import Masker
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
 from app.engine.statuses import RunStatus
 from app.engine.transport import AiohttpTransport
-from app.models import ScenarioRun
+from app.models import ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
 from app.runs.loader import RunSetupError, load_flow
 from app.runs.rate_limit import close_limiter, run_limiter
@@ -50,14 +51,20 @@ async def claim(session_factory: async_sessionmaker[AsyncSession], run_id: int, 
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _finish(
+async def finish(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: int,
     status: RunStatus,
     error: str | None,
     outcome: FlowOutcome | None = None,
 ) -> None:
-    values: dict[str, object] = {"status": status, "finished_at": utcnow(), "error": _bounded(error)}
+    # setup_state: what a sharded run's setup left the chunks, sealed; not kept once the run ended.
+    values: dict[str, object] = {
+        "status": status,
+        "finished_at": utcnow(),
+        "error": _bounded(error),
+        "setup_state": None,
+    }
     if outcome is not None:
         values.update(_iteration_counts(outcome.iterations))
         counted = outcome.iterations.passed + outcome.iterations.failed + outcome.iterations.error
@@ -99,51 +106,180 @@ def _iteration_counts(iterations: Counts) -> dict[str, int]:
     }
 
 
-async def _keep_alive(
-    session_factory: async_sessionmaker[AsyncSession],
-    run_id: int,
-    sink: DatabaseSink,
-    iterations: Counts,
-    cancel: asyncio.Event,
-    interval: float,
-    ended_elsewhere: asyncio.Event,
-) -> None:
-    """Heartbeat, iteration progress and cancel polling: one small write and one read every `interval` seconds.
+class RunPart:
+    """One execution of a run, or of a part of one (a sharded run's setup, a chunk, its teardown), here.
 
-    Results are not flushed here: the sink writes them on its own time bound, and a slow database must
-    not delay the heartbeat.
+    It owns what the execution needs in this process: the sink, the transport, the rate limiter and a
+    keep-alive that moves the heartbeat, reports iteration progress and polls for a cancel. A chunk's
+    keep-alive beats on the chunk's row (only while it is still this executor's) and on the run's.
     """
-    while True:
-        await asyncio.sleep(interval)
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_id: int,
+        flow: FlowSpec,
+        options: RunOptions,
+        chunk_id: int | None = None,
+        owner: str = "",
+    ) -> None:
+        settings = get_settings()
+        self.session_factory = session_factory
+        self.run_id = run_id
+        self.flow = flow
+        self.options = options
+        self.chunk_id = chunk_id
+        self.owner = owner[:200]
+        self.cancel = asyncio.Event()
+        # Set when the run was ended by someone else (the reaper) while this part ran: it must not go on.
+        self.ended_elsewhere = asyncio.Event()
+        self.sink = DatabaseSink(
+            session_factory,
+            run_id,
+            settings.run_batch_size,
+            flush_seconds=settings.run_flush_seconds,
+            guard=self._still_mine if chunk_id is not None else None,
+        )
+        self.runner: FlowRunner | None = None
+        self.outcome: FlowOutcome | None = None
+        self.failure: str | None = None  # why it ended in error outside the engine (a crash, records not stored)
+
+    @property
+    def stopped(self) -> bool:
+        """Its run (or its chunk) is no longer its to end: deleted, ended by the reaper, taken away."""
+        return self.sink.run_gone.is_set() or self.ended_elsewhere.is_set()
+
+    async def execute(self) -> None:
+        settings = get_settings()
+        masker = Masker(self.flow.environment.secrets.values())
+        environment = self.flow.environment
+        transport = AiohttpTransport(
+            limit=max(8, self.options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
+        )
+        keep_alive: asyncio.Future[None] | None = None
+        # One per-host budget for every process running this run, in Redis when the broker is Redis.
+        limiter = run_limiter(settings.celery_broker_url, self.run_id, self.options.rate_limit)
         try:
-            async with session_factory() as session:
-                await session.execute(
-                    update(ScenarioRun)
-                    .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
-                    .values(heartbeat_at=utcnow(), **_iteration_counts(iterations))
-                )
-                state = (
-                    await session.execute(
-                        select(ScenarioRun.status, ScenarioRun.cancel_requested).where(ScenarioRun.id == run_id)
+            self.runner = FlowRunner(self.flow, self.options, transport, self.sink, self.cancel, limiter=limiter)
+            keep_alive = asyncio.ensure_future(self._keep_alive(settings.run_heartbeat_seconds))
+            self.outcome = await self.runner.run()
+        except Exception as exc:
+            logger.exception("run %s crashed", self.run_id)
+            # An exception's text can quote the value that broke it: the run record gets it masked.
+            self.failure = masker.text(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            if keep_alive is not None:
+                keep_alive.cancel()
+                await asyncio.gather(keep_alive, return_exceptions=True)
+            await transport.close()
+            await close_limiter(limiter)
+        try:
+            await self.sink.flush()
+        except Exception as exc:
+            logger.exception("run %s: results could not be stored", self.run_id)
+            self.failure = self.failure or masker.text(f"results could not be stored: {type(exc).__name__}: {exc}")
+
+    async def finish_run(self) -> RunStatus | None:
+        """End the whole run with what this execution found; None when it was not this execution's to end."""
+        if self.sink.run_gone.is_set():
+            logger.info("run %s was deleted while it ran (with its project); it stopped", self.run_id)
+            return None
+        if self.ended_elsewhere.is_set():
+            logger.warning("run %s was ended by someone else while it ran (the reaper?); it stopped", self.run_id)
+            return None
+        if self.failure is not None or self.outcome is None:
+            await finish(self.session_factory, self.run_id, RunStatus.ERROR, self.failure, self.outcome)
+            return RunStatus.ERROR
+        await finish(self.session_factory, self.run_id, self.outcome.status, self.outcome.error, self.outcome)
+        return self.outcome.status
+
+    async def _still_mine(self, session: AsyncSession) -> bool:
+        """The sink's guard for a chunk: its rows are written only while the chunk is this executor's.
+
+        The first statement of the batch's transaction, and a write (the batch is also a heartbeat): it locks
+        the chunk's row, so a reaper taking the chunk away (deleting its records to run it again) is wholly
+        before this batch or after it; on SQLite it takes the write lock at once, where a read first would
+        fail to upgrade when another process wrote meanwhile ("database is locked", with no wait).
+        """
+        mine = await session.execute(
+            update(ScenarioRunChunk)
+            .where(
+                ScenarioRunChunk.id == self.chunk_id,
+                ScenarioRunChunk.status == RunStatus.RUNNING,
+                ScenarioRunChunk.owner == self.owner,
+            )
+            .values(heartbeat_at=utcnow())
+        )
+        return bool(mine.rowcount)  # type: ignore[attr-defined]
+
+    async def _keep_alive(self, interval: float) -> None:
+        """Heartbeat, iteration progress and cancel polling: a few small writes and one read every `interval` s.
+
+        Results are not flushed here: the sink writes them on its own time bound, and a slow database must
+        not delay the heartbeat.
+        """
+        assert self.runner is not None
+        iterations = self.runner.iterations
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._beat(iterations)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a missed heartbeat is retried next tick; the reaper allows for several
+                logger.warning("heartbeat for run %s failed (retried): %s: %s", self.run_id, type(exc).__name__, exc)
+
+    async def _beat(self, iterations: Counts) -> None:
+        now = utcnow()
+        progress: dict[str, object]
+        async with self.session_factory() as session:
+            if self.chunk_id is None:
+                progress = dict(_iteration_counts(iterations))
+            else:
+                # A sharded run's progress is the sum of its chunks' (this chunk's is updated first, below).
+                progress = {
+                    name: select(func.coalesce(func.sum(getattr(ScenarioRunChunk, name)), 0))
+                    .where(ScenarioRunChunk.run_id == self.run_id)
+                    .scalar_subquery()
+                    for name in _iteration_counts(iterations)
+                }
+                mine = await session.execute(
+                    update(ScenarioRunChunk)
+                    .where(
+                        ScenarioRunChunk.id == self.chunk_id,
+                        ScenarioRunChunk.status == RunStatus.RUNNING,
+                        ScenarioRunChunk.owner == self.owner,
                     )
-                ).first()
-                await session.commit()
-            if state is None:  # the run's row was deleted (with its project): stop sending
-                sink.run_gone.set()
-            elif state.status != RunStatus.RUNNING:
-                # The reaper already ended it (this process stalled past RUN_STALE_AFTER_SECONDS): a run
-                # called `interrupted` must not go on sending; what it sent is still recorded.
-                ended_elsewhere.set()
-            if state is None or state.cancel_requested or state.status != RunStatus.RUNNING:
-                cancel.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a missed heartbeat is retried next tick; the reaper allows for several
-            logger.warning("heartbeat for run %s failed (retried): %s: %s", run_id, type(exc).__name__, exc)
+                    .values(heartbeat_at=now, **_iteration_counts(iterations))
+                )
+                if not mine.rowcount:  # type: ignore[attr-defined]
+                    # Taken from this executor (the reaper thought it dead): stop; the sink's guard drops the rest.
+                    self.sink.run_gone.set()
+                    self.cancel.set()
+            await session.execute(
+                update(ScenarioRun)
+                .where(ScenarioRun.id == self.run_id, ScenarioRun.status == RunStatus.RUNNING)
+                .values(heartbeat_at=now, **progress)
+            )
+            state = (
+                await session.execute(
+                    select(ScenarioRun.status, ScenarioRun.cancel_requested).where(ScenarioRun.id == self.run_id)
+                )
+            ).first()
+            await session.commit()
+        if state is None:  # the run's row was deleted (with its project): stop sending
+            self.sink.run_gone.set()
+        elif state.status != RunStatus.RUNNING:
+            # The reaper already ended it (this process stalled past RUN_STALE_AFTER_SECONDS): a run
+            # called `interrupted` must not go on sending; what it sent is still recorded.
+            self.ended_elsewhere.set()
+        if state is None or state.cancel_requested or state.status != RunStatus.RUNNING:
+            self.cancel.set()
 
 
 async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> RunStatus | None:
-    """Claim and execute one run; returns its final status, or None if someone else claimed or ended it."""
+    """Claim and execute one run; returns its final status, or None if someone else claimed or ended it
+    (or, for a run sharded over Celery workers, when its chunks will end it)."""
     settings = get_settings()
     if not await claim(session_factory, run_id, owner):
         logger.info("run %s was already claimed; skipping", run_id)
@@ -156,70 +292,24 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
             return None
         flow, options = await load_flow(session_factory, run, settings.body_snapshot_limit)
     except RunSetupError as exc:
-        await _finish(session_factory, run_id, RunStatus.ERROR, str(exc))
+        await finish(session_factory, run_id, RunStatus.ERROR, str(exc))
         return RunStatus.ERROR
     except Exception as exc:  # a vanished reference, an unreadable row...: the run says so and ends
         logger.exception("run %s could not be prepared", run_id)
-        await _finish(
+        await finish(
             session_factory, run_id, RunStatus.ERROR, f"the run could not be prepared: {type(exc).__name__}: {exc}"
         )
         return RunStatus.ERROR
     if not any(step.enabled for step in flow.steps):
-        await _finish(session_factory, run_id, RunStatus.ERROR, "nothing to run: the scenario has no enabled steps")
+        await finish(session_factory, run_id, RunStatus.ERROR, "nothing to run: the scenario has no enabled steps")
         return RunStatus.ERROR
-    cancel = asyncio.Event()
-    sink = DatabaseSink(session_factory, run_id, settings.run_batch_size, flush_seconds=settings.run_flush_seconds)
-    transport = AiohttpTransport(
-        limit=max(8, options.concurrency * 2), verify_tls=flow.environment.verify_tls, proxy=flow.environment.proxy
-    )
-    outcome: FlowOutcome | None = None
-    failure: str | None = None
-    keep_alive: asyncio.Future[None] | None = None
-    ended_elsewhere = asyncio.Event()
-    # One per-host budget for every process running this run, in Redis when the broker is Redis.
-    limiter = run_limiter(settings.celery_broker_url, run_id, options.rate_limit)
-    try:
-        runner = FlowRunner(flow, options, transport, sink, cancel, limiter=limiter)
-        keep_alive = asyncio.ensure_future(
-            _keep_alive(
-                session_factory,
-                run_id,
-                sink,
-                runner.iterations,
-                cancel,
-                settings.run_heartbeat_seconds,
-                ended_elsewhere,
-            )
-        )
-        outcome = await runner.run()
-    except Exception as exc:
-        logger.exception("run %s crashed", run_id)
-        # An exception's text can quote the value that broke it: the run record gets it masked.
-        failure = Masker(flow.environment.secrets.values()).text(f"internal error: {type(exc).__name__}: {exc}")
-    finally:
-        if keep_alive is not None:
-            keep_alive.cancel()
-            await asyncio.gather(keep_alive, return_exceptions=True)
-        await transport.close()
-        await close_limiter(limiter)
-    try:
-        await sink.flush()
-    except Exception as exc:
-        logger.exception("run %s: results could not be stored", run_id)
-        failure = failure or Masker(flow.environment.secrets.values()).text(
-            f"results could not be stored: {type(exc).__name__}: {exc}"
-        )
-    if sink.run_gone.is_set():
-        logger.info("run %s was deleted while it ran (with its project); it stopped", run_id)
-        return None
-    if ended_elsewhere.is_set():
-        logger.warning("run %s was ended by someone else while it ran (the reaper?); it stopped", run_id)
-        return None
-    if failure is not None or outcome is None:
-        await _finish(session_factory, run_id, RunStatus.ERROR, failure, outcome)
-        return RunStatus.ERROR
-    await _finish(session_factory, run_id, outcome.status, outcome.error, outcome)
-    return outcome.status
+    from app.runs import chunks
+
+    if chunks.should_shard(run, options):
+        return await chunks.run_sharded(session_factory, run, flow, options, owner)
+    part = RunPart(session_factory, run_id, flow, options)
+    await part.execute()
+    return await part.finish_run()
 
 
 async def reap_stale_runs(
@@ -236,11 +326,29 @@ async def reap_stale_runs(
     now = utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
     unclaimed_cutoff = now - timedelta(seconds=queued_timeout_s)
+    from app.runs.chunks import reap_chunks
+
+    chunks = await reap_chunks(session_factory, stale_after_s, queued_timeout_s)
+    # A sharded Celery run whose chunks wait for a worker is alive: its chunks' own timeouts judge it.
+    waiting_for_workers = (
+        select(ScenarioRunChunk.id)
+        .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status == RunStatus.QUEUED)
+        .exists()
+    )
     async with session_factory() as session:
         running = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.status == RunStatus.RUNNING, ScenarioRun.heartbeat_at < cutoff)
-            .values(status=RunStatus.INTERRUPTED, finished_at=now, error="the executor stopped sending heartbeats")
+            .where(
+                ScenarioRun.status == RunStatus.RUNNING,
+                ScenarioRun.heartbeat_at < cutoff,
+                ~((ScenarioRun.executor == "celery") & waiting_for_workers),
+            )
+            .values(
+                status=RunStatus.INTERRUPTED,
+                finished_at=now,
+                error="the executor stopped sending heartbeats",
+                setup_state=None,
+            )
         )
         # Inline runs are claimed within milliseconds; one still queued long after was lost with its process.
         lost = await session.execute(
@@ -279,7 +387,7 @@ async def reap_stale_runs(
         await session.commit()
     for run_id in unclaimed:
         await _redispatch(session_factory, run_id)
-    return int(running.rowcount or 0) + int(lost.rowcount or 0) + int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
+    return chunks + int(running.rowcount or 0) + int(lost.rowcount or 0) + int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def _redispatch(session_factory: async_sessionmaker[AsyncSession], run_id: int) -> None:

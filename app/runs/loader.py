@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
@@ -78,25 +78,31 @@ def _step_from_json(step: dict[str, Any], cases: dict[int, CaseSpec]) -> StepSpe
 
 
 async def scenario_rows(
-    session_factory: async_sessionmaker[AsyncSession], scenario_id: int, only: set[int] | None
+    session_factory: async_sessionmaker[AsyncSession],
+    scenario_id: int,
+    only: set[int] | None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> AsyncIterator[DataRow]:
-    """Data rows read a page at a time, so a 100,000-row scenario never sits in memory."""
-    index, last_position, last_id = 0, -1, 0
+    """Data rows read a page at a time, so a 100,000-row scenario never sits in memory.
+
+    `start`/`stop` window the iterations (a chunk of a sharded run: rows [start, stop) in row order).
+    """
+    index, last_position, last_id = start, -1, 0
     while True:
-        async with session_factory() as session:
-            page = list(
-                await session.scalars(
-                    select(ScenarioRow)
-                    .where(
-                        ScenarioRow.scenario_id == scenario_id,
-                        (ScenarioRow.position > last_position)
-                        | ((ScenarioRow.position == last_position) & (ScenarioRow.id > last_id)),
-                    )
-                    .order_by(ScenarioRow.position, ScenarioRow.id)
-                    .limit(ROW_PAGE)
-                )
+        query = select(ScenarioRow).where(ScenarioRow.scenario_id == scenario_id)
+        if index == start:
+            query = query.offset(start)  # the first page of a window skips to it; later pages follow the keys
+        else:
+            query = query.where(
+                (ScenarioRow.position > last_position)
+                | ((ScenarioRow.position == last_position) & (ScenarioRow.id > last_id))
             )
+        async with session_factory() as session:
+            page = list(await session.scalars(query.order_by(ScenarioRow.position, ScenarioRow.id).limit(ROW_PAGE)))
         for row in page:
+            if stop is not None and index >= stop:
+                return
             if only is None or index in only:
                 yield DataRow(index=index, variables=row.variables or {}, row_id=row.id)
             index += 1
@@ -105,6 +111,15 @@ async def scenario_rows(
                 yield DataRow(index=0, variables={})  # no rows: one iteration
             return
         last_position, last_id = page[-1].position, page[-1].id
+
+
+async def count_rows(session: AsyncSession, scenario_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(ScenarioRow).where(ScenarioRow.scenario_id == scenario_id)
+        )
+        or 0
+    )
 
 
 async def load_flow(

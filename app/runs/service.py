@@ -21,6 +21,7 @@ from app.models import (
     ApiRequestRun,
     Environment,
     ScenarioRun,
+    ScenarioRunChunk,
     TestScenario,
     TestScenarioCase,
     TestScenarioDataset,
@@ -259,6 +260,12 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
         .values(status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started")
     )
     await session.execute(update(ScenarioRun).where(ScenarioRun.id == run.id).values(cancel_requested=True))
+    # A sharded run's chunks still waiting are cancelled here; the running ones see the flag like a run does.
+    await session.execute(
+        update(ScenarioRunChunk)
+        .where(ScenarioRunChunk.run_id == run.id, ScenarioRunChunk.status == RunStatus.QUEUED)
+        .values(status=RunStatus.CANCELLED, finished_at=now, error="cancelled before it started")
+    )
     await audit.record(session, principal, "cancel", "scenario_run", run.id, run.project_id)
     await session.flush()
     await session.refresh(run)

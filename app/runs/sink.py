@@ -40,6 +40,7 @@ import functools
 import logging
 import sqlite3
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
 
@@ -119,6 +120,7 @@ class DatabaseSink:
         flush_seconds: float = 0.5,
         run_gone: asyncio.Event | None = None,
         bulk: bool = True,
+        guard: Callable[[AsyncSession], Awaitable[bool]] | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._run_id = run_id
@@ -127,8 +129,11 @@ class DatabaseSink:
         self._flush_seconds = flush_seconds
         self._bulk = bulk  # False: SQLAlchemy's INSERT on every backend (the path before COPY and bulk execute)
         self._timer: asyncio.TimerHandle | None = None
-        # Set when the run's own row is gone (its project was deleted): the executor stops, nothing is kept.
+        # Set when the run's own row is gone (its project was deleted), or when `guard` says these records are
+        # no longer wanted (a chunk taken from a stalled executor): the executor stops, nothing more is kept.
         self.run_gone = run_gone or asyncio.Event()
+        # Asked in each batch's transaction, before anything is written: False drops the batch, atomically.
+        self._guard = guard
         self._rows: list[list[Any]] = []
         self._counts = dict.fromkeys((*_COUNTED, "flaky"), 0)
         self._batches: deque[_Batch] = deque()
@@ -234,7 +239,7 @@ class DatabaseSink:
             if not await self._detach_vanished(rows):
                 return 0
             await self._write_once(rows, counts)
-        return len(rows)
+        return 0 if self.run_gone.is_set() else len(rows)
 
     async def _detach_vanished(self, rows: list[list[Any]]) -> bool:
         """Null the case ids that no longer exist; False when the run's own row is gone (nothing to keep)."""
@@ -253,6 +258,9 @@ class DatabaseSink:
 
     async def _write_once(self, rows: list[list[Any]], counts: dict[str, int]) -> None:
         async with self._session_factory() as session:
+            if self._guard is not None and not await self._guard(session):
+                self.run_gone.set()
+                return
             connection = await session.connection()
             deltas = {
                 f"requests_{name}": getattr(ScenarioRun, f"requests_{name}") + count

@@ -1,10 +1,8 @@
 """run_scenario_task: load a run, execute it with the engine, save every result.
 
-Each worker thread owns its event loop and its own pooled database engine: an asyncpg or asyncmy connection
-must never cross event loops, and `--pool=threads` runs tasks on several threads at once, so a thread's pool
-is only ever used on its own loop. Pooled, not NullPool: a run opens a session per result batch and per
-heartbeat, and a new connection for each cost the worker ~5 % more CPU per request than the API process
-(benchmarks/celery_vs_inline.py).
+Each worker thread owns its event loop and its own pooled database engine (app.core.db.thread_database):
+`--pool=threads` runs tasks on several threads at once, and a connection must never cross event loops.
+A sharded run's chunks are tasks too (run_chunk_task): any worker takes any chunk (app.runs.chunks).
 """
 
 from __future__ import annotations
@@ -18,35 +16,32 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from celery.signals import worker_ready
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
-from app.core.db import build_engine
+from app.core.db import thread_database
+from app.runs.chunks import execute_chunk
 from app.runs.executor import execute_run, reap_stale_runs, worker_name
 from app.tasks.celery_app import celery_app
 
 logger = logging.getLogger("exile.worker")
 T = TypeVar("T")
-THREAD_POOL_SIZE = 4
-
-_local = threading.local()
-
-
-def _thread_context() -> tuple[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]]:
-    if not hasattr(_local, "loop"):
-        _local.loop = asyncio.new_event_loop()
-        # A run holds at most a few sessions at once (sink, heartbeat); small, so threads x pool stays modest.
-        engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
-        _local.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    return _local.loop, _local.sessions
 
 
 @celery_app.task(name="run_scenario_task", acks_late=True, reject_on_worker_lost=True)
 def run_scenario_task(scenario_run_id: int) -> str | None:
     """Execute one ScenarioRun; a second delivery of the same run finds it claimed and does nothing."""
-    loop, sessions = _thread_context()
+    loop, sessions = thread_database()
     owner = f"{worker_name('celery')}:{threading.get_ident()}"
     return _run(loop, execute_run(sessions, scenario_run_id, owner), f"run-{scenario_run_id}")
+
+
+@celery_app.task(name="run_chunk_task", acks_late=True, reject_on_worker_lost=True)
+def run_chunk_task(scenario_run_id: int, position: int) -> str | None:
+    """Execute one chunk of a sharded run; the chunk that ends last runs teardown and ends the run."""
+    loop, sessions = thread_database()
+    owner = f"{worker_name('celery')}:{threading.get_ident()}"
+    work = execute_chunk(sessions, scenario_run_id, position, owner)
+    return _run(loop, work, f"run-{scenario_run_id}-chunk-{position}")
 
 
 def _run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: str) -> T:
@@ -67,7 +62,7 @@ def _run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: s
 
 @celery_app.task(name="reap_stale_runs_task")
 def reap_stale_runs_task() -> int:
-    loop, sessions = _thread_context()
+    loop, sessions = thread_database()
     settings = get_settings()
     return loop.run_until_complete(
         reap_stale_runs(sessions, settings.run_stale_after_seconds, settings.run_queued_timeout_seconds)

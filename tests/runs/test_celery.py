@@ -80,8 +80,8 @@ class Worker:
                 self.kill()
 
 
-@pytest.fixture
-def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def use_broker(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs go to the workers through an empty Redis."""
     import redis
 
     assert REDIS_URL
@@ -90,7 +90,12 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from app.tasks.celery_app import celery_app
 
     celery_app.conf.broker_url = REDIS_URL
-    yield REDIS_URL
+    return REDIS_URL
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    yield use_broker(monkeypatch)
 
 
 @pytest.fixture
@@ -281,7 +286,9 @@ async def test_sigkill_loses_at_most_a_second_of_results_and_the_run_is_interrup
     monkeypatch.setattr(get_settings(), "run_reaper_interval_seconds", reaper_interval)
     ids = await _slow_scenario(api, target, rows=3000, ms=10, concurrency=concurrency)
     # Default heartbeat (2 s) and flush bound (0.5 s); batches larger than the run, so only time flushes.
-    worker = Worker(tmp_path / "worker.log", settings={"RUN_HEARTBEAT_SECONDS": "2.0", "RUN_BATCH_SIZE": "5000"})
+    # Not sharded (one chunk): a sharded run's chunks would wait for another worker (test_sharded_runs.py).
+    settings = {"RUN_HEARTBEAT_SECONDS": "2.0", "RUN_BATCH_SIZE": "5000", "RUN_CHUNK_ROWS": "100000"}
+    worker = Worker(tmp_path / "worker.log", settings=settings)
     run = (await api.post(f"{API}/scenarios/{ids['slow_flow']}/runs", json={"environment_id": ids["env"]})).json()
     while target.hits["slow"] == 0:  # noqa: ASYNC110 - the target runs in this loop
         await asyncio.sleep(0.01)

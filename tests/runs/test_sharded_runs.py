@@ -1,0 +1,272 @@
+"""Sharded runs in the API process (issue 8): a run's rows in chunks over a pool of processes.
+
+Real processes (spawned, as the server spawns them), the real database and a real target: the records of
+a sharded run must equal an unsharded run's, setup and teardown run once, a killed process's chunk runs
+again without duplicating or losing a record, and cancel reaches every chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.core.config import get_settings
+from app.core.db import get_session_factory
+from app.models import ApiRequestRun, ScenarioRunChunk
+from app.runs.chunks import shutdown_pool
+from tests.runs.conftest import Target, order_flow, set_rows, wait_until_finished
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def sharded(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Chunks of 3 rows over 2 processes; each test gets a fresh pool (its settings are the pool's)."""
+    settings = get_settings()
+    monkeypatch.setattr(settings, "run_processes", 2)
+    monkeypatch.setattr(settings, "run_chunk_rows", 3)
+    monkeypatch.setattr(settings, "run_heartbeat_seconds", 0.2)
+    yield settings
+    shutdown_pool()
+
+
+def comparable(record: ApiRequestRun) -> tuple[Any, ...]:
+    response = record.response or {}
+    return (
+        record.iteration,
+        record.step_key,
+        record.attempt,
+        record.is_final,
+        record.status,
+        (record.request or {}).get("url"),
+        (record.request or {}).get("body"),
+        response.get("status"),
+        response.get("body"),
+        [(a["source"], a["passed"], a["actual"]) for a in record.assertions],
+        record.extracted,
+        record.error,
+    )
+
+
+async def records(run_id: int) -> list[ApiRequestRun]:
+    async with get_session_factory()() as session:
+        return list(await session.scalars(select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run_id)))
+
+
+async def chunks(run_id: int) -> list[ScenarioRunChunk]:
+    async with get_session_factory()() as session:
+        return list(
+            await session.scalars(
+                select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id).order_by(ScenarioRunChunk.position)
+            )
+        )
+
+
+async def checkout_with_setup(api: httpx.AsyncClient, target: Target, rows: int) -> dict[str, Any]:
+    """Setup logs in once (the token reaches every chunk), steps order and pay per row, teardown once."""
+    ids = await order_flow(api, target, settings={"concurrency": 4, "stop_on_failure": True})
+    bye = await api.post(
+        f"{API}/cases", json={"project_id": ids["project"], "name": "bye", "method": "GET", "url": "/slow?ms=1"}
+    )
+    assert bye.status_code == 201, bye.text
+    patched = await api.patch(
+        f"{API}/scenarios/{ids['scenario']}",
+        json={
+            "setup": [{"case_id": ids["login"], "variables": {"username": "boss"}}],
+            "teardown": [{"case_id": bye.json()["id"]}],
+            "version": 2,
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    steps = [{"case_id": ids["order"]}, {"case_id": ids["pay"]}]
+    assert (await api.put(f"{API}/scenarios/{ids['scenario']}/steps", json=steps)).status_code == 200
+    await set_rows(api, ids["scenario"], [{"sku": "bad" if i == 4 else f"s{i}", "qty": i} for i in range(rows)])
+    return ids
+
+
+async def run_to_end(api: httpx.AsyncClient, ids: dict[str, Any], seconds: float = 60) -> dict[str, Any]:
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    assert started.status_code == 202, started.text
+    return await wait_until_finished(api, started.json()["id"], seconds)
+
+
+async def test_a_sharded_run_records_what_an_unsharded_run_records(api, target, sharded, monkeypatch):
+    ids = await checkout_with_setup(api, target, rows=10)
+    monkeypatch.setattr(sharded, "run_processes", 1)  # one process: not sharded
+    whole = await run_to_end(api, ids)
+    assert await chunks(whole["id"]) == []
+    hits = dict(target.hits)
+    monkeypatch.setattr(sharded, "run_processes", 2)
+    split = await run_to_end(api, ids)
+
+    parts = await chunks(split["id"])
+    assert [(c.first_iteration, c.end_iteration) for c in parts] == [(0, 3), (3, 6), (6, 9), (9, None)]
+    assert all(c.status in ("passed", "failed") and c.attempts == 1 for c in parts), parts
+    assert all((c.owner or "").startswith("pool:") for c in parts)  # run by the pool's processes
+    assert {(c.owner or "").rsplit(":", 1)[1] for c in parts} != {str(os.getpid())}
+    # The same verdict, counts and error text, and the same records, ignoring order and timings.
+    for field in ("status", "error", "iterations", "requests"):
+        assert split[field] == whole[field], field
+    assert split["status"] == "failed" and "1 of 10 iterations failed" in split["error"]
+    whole_records, split_records = await records(whole["id"]), await records(split["id"])
+    assert sorted(map(comparable, split_records), key=repr) == sorted(map(comparable, whole_records), key=repr)
+    # Setup once (its token reached every chunk: every order passed), teardown once.
+    assert [r.step_key for r in split_records].count("setup:0") == 1
+    assert [r.step_key for r in split_records].count("teardown:0") == 1
+    assert target.hits["login"] - hits["login"] == 1 and target.hits["slow"] - hits["slow"] == 1
+    assert all(r.status == "passed" for r in split_records if r.step_key == "step:0")
+
+
+async def slow_scenario(api: httpx.AsyncClient, target: Target, rows: int, ms: int, **settings: Any) -> dict[str, Any]:
+    ids = await order_flow(api, target, settings={"concurrency": 2})
+    slow = await api.post(
+        f"{API}/cases", json={"project_id": ids["project"], "name": "slow", "method": "GET", "url": f"/slow?ms={ms}"}
+    )
+    flow = (
+        await api.post(
+            f"{API}/scenarios",
+            json={
+                "project_id": ids["project"],
+                "name": "slow",
+                "settings": {"concurrency": 2, **settings},
+                "teardown": [{"case_id": slow.json()["id"]}],
+            },
+        )
+    ).json()
+    await api.put(f"{API}/scenarios/{flow['id']}/steps", json=[{"case_id": slow.json()["id"]}])
+    await set_rows(api, flow["id"], [{"n": i} for i in range(rows)])
+    return {**ids, "scenario": flow["id"]}
+
+
+async def first_running_chunk(run_id: int, seconds: float = 30) -> ScenarioRunChunk:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        running = [c for c in await chunks(run_id) if c.status == "running"]
+        if running:
+            return running[0]
+        assert asyncio.get_running_loop().time() < deadline, "no chunk started"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, target, sharded):
+    ids = await slow_scenario(api, target, rows=18, ms=60)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    victim = await first_running_chunk(run_id)
+    while not [r for r in await records(run_id) if r.iteration >= victim.first_iteration]:
+        await asyncio.sleep(0.05)  # it has written some records: they must not survive twice
+    os.kill(int((victim.owner or "").rsplit(":", 1)[1]), signal.SIGKILL)
+    run = await wait_until_finished(api, run_id, 90)
+
+    assert run["status"] == "passed", run
+    parts = await chunks(run_id)
+    assert max(c.attempts for c in parts) == 2  # the killed process's chunk ran again
+    assert [c.status for c in parts] == ["passed"] * 6
+    steps = sorted(r.iteration for r in await records(run_id) if r.step_key == "step:0")
+    assert steps == list(range(18))  # every iteration once: none lost, none twice
+    assert run["requests"]["passed"] == 19 and run["iterations"]["passed"] == 18
+
+
+async def test_cancel_reaches_every_chunk_and_teardown_is_recorded_not_started(api, target, sharded):
+    ids = await slow_scenario(api, target, rows=30, ms=150)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    await first_running_chunk(run_id)
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await api.get(f"{API}/scenario-runs/{run_id}")).json()["iterations"]["passed"] == 0:
+        assert asyncio.get_running_loop().time() < deadline, "no progress reported while the chunks run"
+        await asyncio.sleep(0.05)  # the chunks' progress adds up in the run's counts as they go
+    assert (await api.post(f"{API}/scenario-runs/{run_id}/cancel")).status_code == 200
+    run = await wait_until_finished(api, run_id, 60)
+
+    assert run["status"] == "cancelled"
+    assert target.hits["slow"] < 30
+    parts = await chunks(run_id)
+    assert "cancelled" in [c.status for c in parts] and all(c.status != "running" for c in parts)
+    teardown = [r for r in await records(run_id) if r.step_key == "teardown:0"]
+    assert len(teardown) == 1 and teardown[0].status == "skipped" and "not started" in (teardown[0].error or "")
+
+
+# ---- Celery: any worker takes any chunk -----------------------------------------------------------------
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="set TEST_REDIS_URL to run the Celery worker tests")
+
+
+@needs_redis
+async def test_killing_one_of_two_workers_leaves_no_duplicate_and_no_missing_record(api, target, monkeypatch, tmp_path):
+    from tests.runs.test_celery import Worker, use_broker
+
+    use_broker(monkeypatch)
+    ids = await slow_scenario(api, target, rows=24, ms=80)
+    chunked = {"RUN_CHUNK_ROWS": "3", "RUN_HEARTBEAT_SECONDS": "0.2", "RUN_PROCESSES": "2"}
+    workers = [Worker(tmp_path / f"worker-{n}.log", settings=chunked) for n in range(2)]
+    try:
+        started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+        run_id = started.json()["id"]
+        victim = await first_running_chunk(run_id)
+        pid = int((victim.owner or "").split(":")[2])  # celery:<host>:<pid>:<thread>
+        dying = next(w for w in workers if w.process.pid == pid)
+        dying.kill()
+        survivor = next(w for w in workers if w is not dying)
+        # The reaper (here: the API process's, with a short stale bound) hands the dead worker's chunks back.
+        monkeypatch.setattr(get_settings(), "run_stale_after_seconds", 1.0)
+        monkeypatch.setattr(get_settings(), "run_reaper_interval_seconds", 0.2)
+        from app.main import _reap_forever
+
+        reaper = asyncio.ensure_future(_reap_forever())
+        try:
+            run = await wait_until_finished(api, run_id, 90)
+        finally:
+            reaper.cancel()
+        assert survivor.process.poll() is None
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    assert run["status"] == "passed", run
+    parts = await chunks(run_id)
+    assert [c.status for c in parts] == ["passed"] * 8
+    assert max(c.attempts for c in parts) == 2 and victim.position in [c.position for c in parts if c.attempts == 2]
+    assert {int((c.owner or "").split(":")[2]) for c in parts if c.attempts == 2} == {survivor.process.pid}
+    steps = sorted(r.iteration for r in await records(run_id) if r.step_key == "step:0")
+    assert steps == list(range(24))  # every iteration once: none lost, none twice
+    assert run["requests"]["passed"] == 25 and run["iterations"]["passed"] == 24
+
+
+async def test_a_rerun_of_the_failed_iterations_is_sharded_over_just_those(api, target, sharded):
+    ids = await order_flow(api, target, settings={"concurrency": 2})
+    bad = {1, 2, 5, 8, 9}
+    await set_rows(
+        api,
+        ids["scenario"],
+        [{"username": f"u{i}", "sku": "bad" if i in bad else f"s{i}", "qty": 1} for i in range(11)],
+    )
+    first = await run_to_end(api, ids)
+    assert first["status"] == "failed" and first["iterations"]["failed"] == len(bad), (
+        first["error"],
+        first["iterations"],
+    )
+    again = await api.post(f"{API}/scenario-runs/{first['id']}/rerun", json={"only": "failed"})
+    assert again.status_code == 202, again.text
+    rerun = await wait_until_finished(api, again.json()["id"], 60)
+
+    assert rerun["only_iterations"] == sorted(bad) and rerun["iterations"]["failed"] == len(bad)
+    parts = await chunks(rerun["id"])
+    assert [(c.first_iteration, c.end_iteration) for c in parts] == [(0, 8), (8, None)]  # [1, 2, 5] and [8, 9]
+    assert sorted({r.iteration for r in await records(rerun["id"])}) == sorted(bad)
+    assert rerun["error"].startswith("5 of 5 iterations failed (first: iteration 1, step 'pay' failed")
+
+
+async def test_the_run_timeout_bounds_every_chunk(api, target, sharded):
+    ids = await slow_scenario(api, target, rows=30, ms=200, timeout_ms=700)
+    run = await run_to_end(api, ids)
+
+    assert run["status"] == "error" and run["error"] == "run timed out after 700 ms", run
+    assert target.hits["slow"] < 30
+    assert all(c.status != "running" for c in await chunks(run["id"]))
