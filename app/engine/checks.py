@@ -13,6 +13,7 @@ from jsonschema.validators import validator_for
 
 from app.engine.expressions import ExpressionLimitError, compile_expression
 from app.engine.regexes import RegexError, compile_regex
+from app.engine.specs import Assertion, Extractor
 from app.engine.templates import UnknownVariable, compile_value, has_template
 from app.engine.transport import NOT_JSON, Response
 
@@ -184,13 +185,28 @@ def _or_nothing(value: Any) -> Any:
     return NOTHING if value is None else value
 
 
+def check_result(
+    source: str, expression: str | None, op: str | None, expected: Any, actual: Any, passed: bool, message: str
+) -> dict[str, Any]:
+    """A check's result in the one shape records keep (DESIGN 3): assertions, extractors, poll and processors."""
+    return {
+        "source": source,
+        "expression": expression,
+        "op": op,
+        "expected": expected,
+        "actual": actual,
+        "passed": passed,
+        "message": message,
+    }
+
+
 class CompiledExtractor:
     __slots__ = ("expression", "name", "read", "source")
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.name = spec["name"]
-        self.source = spec["source"]
-        self.expression = spec.get("expression")
+    def __init__(self, spec: Extractor) -> None:
+        self.name = spec.name
+        self.source = spec.source
+        self.expression = spec.expression
         self.read = _reader(self.source, self.expression)
 
     def extract(self, response: Response) -> Any:
@@ -294,11 +310,11 @@ class CompiledAssertion:
         "source",
     )
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.source = spec["source"]
-        self.expression = spec.get("expression")
-        self.op = spec.get("op") or ("eq" if self.source not in ("json_schema", "expression") else None)
-        self.expected = spec.get("expected")
+    def __init__(self, spec: Assertion) -> None:
+        self.source = spec.source
+        self.expression = spec.expression
+        self.op: str | None = spec.op  # the model sets "eq" where an op applies and none was given
+        self.expected = spec.expected
         self._read: Callable[[Response], Any] | None = None
         self.reads_response = False
         if self.source == "expression":
@@ -354,15 +370,7 @@ class CompiledAssertion:
             passed, actual, message = False, None, f"could not evaluate: expected uses {exc}"
         except Exception as exc:  # a comparison that cannot be made is a failed check, said plainly
             passed, actual, message = False, None, f"could not evaluate: {type(exc).__name__}: {exc}"
-        return {
-            "source": self.source,
-            "expression": self.expression,
-            "op": self.op,
-            "expected": expected,
-            "actual": actual,
-            "passed": passed,
-            "message": message,
-        }
+        return check_result(self.source, self.expression, self.op, expected, actual, passed, message)
 
     def _evaluate(self, response: Response, variables: Any, expected: Any) -> tuple[bool, Any, str]:
         if self.source == "expression":

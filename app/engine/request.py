@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
+from app.engine.specs import ApiKeyAuth, AuthSpec, BasicAuth, BearerAuth, RequestSpec
 from app.engine.templates import Renderer, Scope, as_text, compile_text, compile_url, compile_value, has_template
 from app.engine.transport import PreparedRequest
 
@@ -31,34 +32,31 @@ class CompiledRequest:
         "method",
     )  # fmt: skip
 
-    def __init__(self, case: dict[str, Any]) -> None:
-        self.method = case["method"].upper()
-        self._url = compile_url(case["url"])
-        headers = case.get("headers") or {}
+    def __init__(self, spec: RequestSpec) -> None:
+        self.method = spec.method.upper()
+        self._url = compile_url(spec.url)
+        headers = spec.headers
         self._headers = [(compile_text(k), compile_text(v)) for k, v in headers.items()]
         # Headers without a template are the same for every request: built here once, copied per request.
         constant = not any(has_template(k) or has_template(v) for k, v in headers.items())
         self._static_headers: list[tuple[str, str]] | None = list(headers.items()) if constant else None
-        self._query = _query_items(case.get("query") or {})
-        body = case.get("body") or {"mode": "none"}
-        self._body_mode = body.get("mode", "none")
-        self._content_type = body.get("content_type")
-        content = body.get("content")
-        if self._body_mode == "json":
-            self._body: Renderer | None = compile_value(content)
-        elif self._body_mode == "raw":
-            self._body = compile_text(content or "")
-        elif self._body_mode in ("urlencoded", "form"):
-            self._body = compile_value({k: as_text(v) for k, v in (content or {}).items()})
+        self._query = _query_items(spec.query)
+        body = spec.body
+        self._body_mode = body.mode
+        self._content_type = body.content_type
+        if body.mode == "json":
+            self._body: Renderer | None = compile_value(body.content)
+        elif body.mode == "raw":
+            self._body = compile_text(body.content or "")
+        elif body.mode in ("urlencoded", "form"):
+            self._body = compile_value({k: as_text(v) for k, v in (body.content or {}).items()})
         else:
             self._body = None
-        self._auth = _compile_auth(case.get("auth") or {"type": "none"})
+        self._auth = _compile_auth(spec.auth)
         # Whether the case sets its own Content-Type, when that is known before rendering (constant header
         # names, and no API key that adds a header of its own).
-        auth = case.get("auth") or {}
-        known = not any(has_template(k) for k in headers) and not (
-            auth.get("type") == "api_key" and auth.get("in", "header") == "header"
-        )
+        adds_header = isinstance(spec.auth, ApiKeyAuth) and spec.auth.add_to == "header"
+        known = not any(has_template(k) for k in headers) and not adds_header
         self._has_type = any(k.lower() == "content-type" for k in headers) if known else None
 
     def url(self, scope: Scope, base_url: str) -> str:
@@ -123,26 +121,25 @@ def _multipart(fields: dict[str, str], boundary: str) -> bytes:
     return b"".join(parts)
 
 
-def _compile_auth(auth: dict[str, Any]) -> Any:
-    kind = auth.get("type", "none")
-    if kind == "bearer":
-        token = compile_text(auth.get("token", ""))
+def _compile_auth(auth: AuthSpec) -> Any:
+    if isinstance(auth, BearerAuth):
+        token = compile_text(auth.token)
 
         def bearer(scope: Scope, headers: list[tuple[str, str]]) -> None:
             headers.append(("Authorization", f"Bearer {token(scope)}"))
 
         return bearer
-    if kind == "basic":
-        username, password = compile_text(auth.get("username", "")), compile_text(auth.get("password", ""))
+    if isinstance(auth, BasicAuth):
+        username, password = compile_text(auth.username), compile_text(auth.password)
 
         def basic(scope: Scope, headers: list[tuple[str, str]]) -> None:
             pair = f"{username(scope)}:{password(scope)}".encode()
             headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
 
         return basic
-    if kind == "api_key":
-        key, value = compile_text(auth.get("key", "")), compile_text(auth.get("value", ""))
-        where = auth.get("in", "header")
+    if isinstance(auth, ApiKeyAuth):
+        key, value = compile_text(auth.key), compile_text(auth.value)
+        where = auth.add_to
 
         def api_key(scope: Scope, headers: list[tuple[str, str]]) -> tuple[str, str] | None:
             if where == "query":

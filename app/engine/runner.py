@@ -18,13 +18,13 @@ from app.engine.clock import SYSTEM_CLOCK, Clock
 from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
 from app.engine.expressions import CompiledExpression, ExpressionLimitError
-from app.engine.flow import DataRow, DatasetSpec, FlowSpec, RunOptions, SetupState
 from app.engine.masking import CURRENT_TAINT, MASK, MIN_SECRET_LENGTH, Masker
 from app.engine.ratelimit import RateLimiter, local_limiter
 from app.engine.regexes import RegexError
 from app.engine.request import RequestBuildError
 from app.engine.results import Counts, FlowOutcome, ResultSink, StepResult
 from app.engine.snapshots import Snapshots
+from app.engine.specs import DataRow, DatasetSpec, FlowSpec, RetrySpec, RunOptions, SetupState
 from app.engine.statuses import FAILING, NOT_FAILING, ResultStatus, RunStatus
 from app.engine.taint import (
     SecretDerivationError,
@@ -301,7 +301,7 @@ class FlowRunner:
             raise RowSourceError(f"data rows could not be read: {type(exc).__name__}: {exc}") from exc
 
     async def _run_iteration(self, row: DataRow, seeded: dict[str, Any]) -> None:
-        max_attempts = int((self.options.retry or {}).get("max_attempts") or 1)
+        max_attempts = self.options.retry.max_attempts
         status = ResultStatus.PASSED
         iteration_attempt = 1
         layers = self._layers(row.variables)
@@ -327,7 +327,7 @@ class FlowRunner:
                         result.is_final = False
                     await self._emit(result)
                 if will_retry:
-                    await self._backoff(self.options.retry or {}, iteration_attempt)
+                    await self._backoff(self.options.retry, iteration_attempt)
                     continue
             break
         passed = status in NOT_FAILING
@@ -449,7 +449,7 @@ class FlowRunner:
                 )
                 return ResultStatus.SKIPPED
         retry = step.retry
-        max_attempts = max(1, int(retry.get("max_attempts") or 1))
+        max_attempts = retry.max_attempts
         had_failure = False
         for attempt in range(1, max_attempts + 1):
             started_at = self.clock.wall()
@@ -493,16 +493,15 @@ class FlowRunner:
         return ResultStatus.ERROR  # unreachable: the last attempt always returns
 
     @staticmethod
-    def _should_retry(outcome: Attempt, retry: dict[str, Any]) -> bool:
+    def _should_retry(outcome: Attempt, retry: RetrySpec) -> bool:
         if outcome.network_error:
-            return bool(retry.get("on_network_error", True))
-        if outcome.response is not None and outcome.response.status in (retry.get("on_status") or []):
+            return retry.on_network_error
+        if outcome.response is not None and outcome.response.status in retry.on_status:
             return True
-        return outcome.status == ResultStatus.FAILED and bool(retry.get("on_assertion_failure"))
+        return outcome.status == ResultStatus.FAILED and retry.on_assertion_failure
 
-    async def _backoff(self, retry: dict[str, Any], attempt: int) -> None:
-        delay = float(retry.get("backoff_ms", 200)) * float(retry.get("backoff_factor", 2.0)) ** (attempt - 1)
-        delay = min(delay, float(retry.get("max_backoff_ms", 5000)))
+    async def _backoff(self, retry: RetrySpec, attempt: int) -> None:
+        delay = min(retry.backoff_ms * retry.backoff_factor ** (attempt - 1), retry.max_backoff_ms)
         if delay > 0:
             await self._sleep(delay / 1000)
 
@@ -713,9 +712,9 @@ class FlowRunner:
         outcome: Attempt,
     ) -> Response | None:
         """Send (following redirects unless the case says not to) once, or until poll.until holds."""
-        until = step.poll_until
-        attempts = int(step.poll.get("max_attempts", 20)) if until else 1
-        deadline = self.clock.now() + step.poll.get("timeout_ms", 30_000) / 1000 if until else None
+        until, poll = step.poll_until, step.poll
+        attempts = poll.max_attempts if poll else 1
+        deadline = self.clock.now() + poll.timeout_ms / 1000 if poll else None
         response: Response | None = None
         for poll_attempt in range(1, attempts + 1):
             if self.cancel.is_set():
@@ -751,11 +750,12 @@ class FlowRunner:
                 return response
             if poll_attempt == attempts or (deadline is not None and self.clock.now() >= deadline):
                 break
-            await self._sleep(step.poll.get("interval_ms", 500) / 1000)
+            assert poll is not None
+            await self._sleep(poll.interval_ms / 1000)
         outcome.assertions.append(
             {
                 "source": "poll",
-                "expression": step.poll.get("until"),
+                "expression": poll.until if poll else None,
                 "op": None,
                 "expected": True,
                 "actual": False,

@@ -1,4 +1,8 @@
-"""The shapes of a request's parts (DESIGN 4 and 9), checked once when saved and reused by the engine.
+"""The engine's one vocabulary (DESIGN 2 and 4): what a caller hands it, checked once and read as typed fields.
+
+A case's request and its parts (extractors, assertions, processors, retry, poll, auth, body) are pydantic
+models, validated when saved and again when a run loads them, so every default lives here and nowhere else.
+The flow around them (environment, steps, data rows, setup state, run options) is plain data.
 
 Every check that can fail names what is wrong in words a QA engineer reads: an unknown `op`, a JSONPath
 that does not parse, a regex or expression that does not compile.
@@ -7,12 +11,14 @@ that does not parse, a regex or expression that does not compile.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import jsonpath_rfc9535
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from app.engine.expressions import ExpressionError, check_expression
 from app.engine.regexes import RegexError, compile_regex
@@ -215,7 +221,9 @@ class SetProcessor(SpecModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> SetProcessor:
-        has_value, has_expr = "value" in self.model_fields_set, self.expression is not None
+        has_expr = self.expression is not None
+        # A saved processor is dumped with every field: `"value": null` beside an expression is "no value".
+        has_value = "value" in self.model_fields_set and not (has_expr and self.value is None)
         if has_value == has_expr:
             raise ValueError("processor 'set' needs exactly one of value or expression")
         if self.expression is not None:
@@ -327,3 +335,155 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
         if not HEADER_NAME.match(name):
             raise ValueError(f"'{name}' is not a valid HTTP header name")
     return headers
+
+
+# ---- a case's request: what the engine sends and checks ---------------------------------------------------------
+def _method(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip().upper()
+        if value not in HTTP_METHODS:
+            raise ValueError(f"'{value}' is not an HTTP method; use one of {', '.join(HTTP_METHODS)}")
+    return value
+
+
+def _pre_processors(processors: list[Any]) -> list[Any]:
+    for index, processor in enumerate(processors):
+        if processor.type in ("extract", "assert_expression"):
+            raise ValueError(f"item {index}: '{processor.type}' needs a response; put it in post_processors")
+    return processors
+
+
+def _unique_extractor_names(extractors: list[Extractor]) -> list[Extractor]:
+    seen: set[str] = set()
+    for index, extractor in enumerate(extractors):
+        if extractor.name in seen:
+            raise ValueError(f"item {index}: another extractor already sets '{extractor.name}'")
+        seen.add(extractor.name)
+    return extractors
+
+
+Method = Annotated[str, BeforeValidator(_method)]
+Url = Annotated[str, Field(max_length=8192), AfterValidator(check_url)]
+Headers = Annotated[dict[str, str], AfterValidator(check_headers)]
+QueryValue = str | int | float | bool | list[str | int | float | bool]
+Query = dict[str, QueryValue]
+Extractors = Annotated[list[Extractor], Field(max_length=200), AfterValidator(_unique_extractor_names)]
+Assertions = Annotated[list[Assertion], Field(max_length=500)]
+PreProcessors = Annotated[list[Processor], Field(max_length=100), AfterValidator(_pre_processors)]
+PostProcessors = Annotated[list[Processor], Field(max_length=100)]
+TimeoutMs = Annotated[int, Field(ge=1, le=600_000)]
+
+
+class RequestSpec(SpecModel):
+    """A case's request with its checks, as stored (app.models.ApiRequest) and as the engine runs it."""
+
+    method: Method
+    url: Url
+    headers: Headers = Field(default_factory=dict)
+    query: Query = Field(default_factory=dict)
+    body: BodySpec = Field(default_factory=BodySpec)
+    auth: AuthSpec = Field(default_factory=NoAuth)
+    extractors: Extractors = Field(default_factory=list)
+    assertions: Assertions = Field(default_factory=list)
+    pre_processors: PreProcessors = Field(default_factory=list)
+    post_processors: PostProcessors = Field(default_factory=list)
+    poll: PollSpec | None = None
+    timeout_ms: TimeoutMs = 10_000
+    follow_redirects: bool = True
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+
+
+# ---- the flow a caller hands the engine --------------------------------------------------------------------------
+@dataclass
+class EnvironmentSpec:
+    base_url: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # plain values: masked in every snapshot
+    verify_tls: bool = True
+    proxy: str | None = None
+
+
+@dataclass
+class DatasetSpec:
+    id: int | None
+    name: str
+    variables: dict[str, Any]
+    enabled: bool = True
+
+
+class CaseSpec(BaseModel):
+    """A case as the engine runs it: its request validated into the models above (a stored dict is validated)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None
+    name: str
+    request: RequestSpec
+    datasets: list[DatasetSpec] = Field(default_factory=list)
+
+
+@dataclass
+class StepSpec:
+    case: CaseSpec
+    step_id: int | None = None
+    alias: str | None = None
+    enabled: bool = True
+    skip_if: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    dataset_mode: str = "none"  # none | all | selected
+    dataset_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DataRow:
+    index: int
+    variables: dict[str, Any]
+    row_id: int | None = None
+
+
+@dataclass
+class SetupState:
+    """What setup leaves the iterations and teardown: its values, and what of them came from secrets.
+
+    A sharded run's chunks and its teardown run in other processes: they start from this instead of
+    running setup again. It holds secrets in clear: whoever stores it seals it (app.runs.chunks).
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    secret_names: list[str] = field(default_factory=list)  # run-time variables holding secret-derived values
+    secret_texts: list[str] = field(default_factory=list)  # the derived texts, masked wherever they appear
+
+
+@dataclass
+class FlowSpec:
+    steps: list[StepSpec]
+    environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
+    scenario_variables: dict[str, Any] = field(default_factory=dict)
+    run_variables: dict[str, Any] = field(default_factory=dict)
+    setup: list[StepSpec] = field(default_factory=list)
+    teardown: list[StepSpec] = field(default_factory=list)
+    # Iterations: an iterable (or async iterable, read lazily) of rows; None = one iteration with no row.
+    rows: Iterable[DataRow] | AsyncIterable[DataRow] | None = None
+    # Where a run's iterations start from when its setup ran elsewhere (a chunk of a sharded run).
+    seed: SetupState | None = None
+
+
+class RunOptions(BaseModel):
+    """How a run runs; `retry` re-runs a failed iteration from its first step (a stored dict is validated)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = 1
+    stop_on_failure: bool = True
+    timeout_ms: int = 600_000
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    # Read by app.runs.rate_limit.run_limiter as a dict today; RateLimit's shape ({per_second, burst}).
+    rate_limit: dict[str, Any] = Field(default_factory=dict)
+    body_limit: int = 65536  # characters of a request or response body a record keeps
+    value_limit: int = 4096  # characters of any other value a record keeps (app.engine.values)
+    response_max_bytes: int = 10 * 1024 * 1024  # a response body is read up to this (decompressed), then cut
+    # Opt-in: run variables may change where a request carrying a secret goes (a project setting, later).
+    run_variables_may_redirect_secrets: bool = False
+    carry_over: bool = False  # Newman semantics: values set in one iteration are seen by the next (concurrency 1)
+    # Stop once setup passed (its values: FlowRunner.setup_state); a failed setup still runs teardown.
+    setup_only: bool = False

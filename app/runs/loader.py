@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
 from app.core.secret_box import unseal
 from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
+from app.engine.specs import RequestSpec
 from app.models import ApiRequest, ApiRequestDataset, Environment, ScenarioRun, TestScenario, TestScenarioCase
 from app.models import TestScenarioDataset as ScenarioRow
 
@@ -26,6 +28,11 @@ class RunSetupError(Exception):
 
 
 async def load_cases(session: AsyncSession, case_ids: set[int]) -> dict[int, CaseSpec]:
+    """The cases, each request validated once per run into the engine's models (stored rows were, when saved).
+
+    A row that no longer validates (saved before a rule tightened, edited in the database) stops the run before
+    anything is sent, naming the case and the field.
+    """
     cases = {c.id: c for c in await session.scalars(select(ApiRequest).where(ApiRequest.id.in_(case_ids)))}
     datasets: dict[int, list[DatasetSpec]] = {}
     rows = await session.scalars(
@@ -37,15 +44,18 @@ async def load_cases(session: AsyncSession, case_ids: set[int]) -> dict[int, Cas
         datasets.setdefault(dataset.case_id, []).append(
             DatasetSpec(dataset.id, dataset.name, dataset.variables, dataset.enabled)
         )
-    return {
-        case_id: CaseSpec(
-            id=case.id,
-            name=case.name,
-            request={field: getattr(case, field) for field in REQUEST_FIELDS},
-            datasets=datasets.get(case_id, []),
-        )
-        for case_id, case in cases.items()
-    }
+    specs: dict[int, CaseSpec] = {}
+    for case_id, case in cases.items():
+        try:
+            request = RequestSpec.model_validate({field: getattr(case, field) for field in REQUEST_FIELDS})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "request"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            why = f"{where}: {first['msg']}{more}; edit and save it"
+            raise RunSetupError(f"case '{case.name}' (id {case.id}) no longer validates: {why}") from None
+        specs[case_id] = CaseSpec(id=case.id, name=case.name, request=request, datasets=datasets.get(case_id, []))
+    return specs
 
 
 async def load_environment(session: AsyncSession, environment_id: int | None) -> EnvironmentSpec:

@@ -18,23 +18,12 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from pydantic import Field
 
 from app.engine.clock import Clock
 from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
 from app.engine.results import FlowOutcome, ListSink, StepResult
 from app.engine.runner import run_flow
-from app.engine.specs import (
-    Assertion,
-    AuthSpec,
-    BodySpec,
-    Extractor,
-    NoAuth,
-    PollSpec,
-    Processor,
-    RetrySpec,
-    SpecModel,
-)
+from app.engine.specs import RequestSpec
 from app.engine.transport import AiohttpTransport
 from tests.engine.clock import FakeClock
 
@@ -187,7 +176,7 @@ class Target:
         """A browser-style login: sets the session cookie on a 302 to the home page."""
         form = await request.post()
         redirect = web.HTTPFound("/echo?home=1")
-        redirect.set_cookie("session", f"sess-{form.get('username')}")
+        redirect.set_cookie("session", f"sess-{form.get('username')!s}")
         raise redirect
 
     async def catalog(self, request: web.Request) -> web.Response:
@@ -238,7 +227,9 @@ class Target:
 def parse_multipart(content_type: str, raw: bytes) -> dict[str, str]:
     """The text fields of a multipart body (read independently of aiohttp's own parser)."""
     message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    return {part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()}
+    return {
+        str(part.get_param("name", header="content-disposition")): part.get_content() for part in message.iter_parts()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -265,44 +256,27 @@ async def transport() -> AsyncIterator[AiohttpTransport]:
 
 
 # ---- building specs the way the API stores them ---------------------------------------------------
-class StoredRequest(SpecModel):
-    """A case's request as the API saves it (validated by the engine's own shapes, dumped to JSON)."""
-
-    method: str = "GET"
-    url: str = "/echo"
-    headers: dict[str, str] = Field(default_factory=dict)
-    query: dict[str, Any] = Field(default_factory=dict)
-    body: BodySpec = Field(default_factory=BodySpec)
-    auth: AuthSpec = Field(default_factory=NoAuth)
-    extractors: list[Extractor] = Field(default_factory=list)
-    assertions: list[Assertion] = Field(default_factory=list)
-    pre_processors: list[Processor] = Field(default_factory=list)
-    post_processors: list[Processor] = Field(default_factory=list)
-    poll: PollSpec | None = None
-    timeout_ms: int = 10_000
-    follow_redirects: bool = True
-    retry: RetrySpec = Field(default_factory=RetrySpec)
-
-
 _case_ids = iter(range(1, 1_000_000))
 
 
-def case(
-    name: str = "case", *, datasets: Iterable[DatasetSpec] = (), case_id: int | None = None, **request: Any
-) -> CaseSpec:
-    stored = StoredRequest.model_validate(request).model_dump(mode="json", by_alias=True)
-    return CaseSpec(id=case_id or next(_case_ids), name=name, request=stored, datasets=list(datasets))
+def case(name: str = "case", **request: Any) -> CaseSpec:
+    """A case over a request validated as the API validates it when saved (GET /echo unless told otherwise);
+    `datasets` and `case_id` go to the case."""
+    datasets: Iterable[DatasetSpec] = request.pop("datasets", ())
+    case_id: int | None = request.pop("case_id", None)
+    spec = RequestSpec.model_validate({"method": "GET", "url": "/echo", **request})
+    return CaseSpec(id=case_id or next(_case_ids), name=name, request=spec, datasets=list(datasets))
 
 
 STEP_FIELDS = frozenset({"step_id", "alias", "enabled", "skip_if", "variables", "dataset_mode", "dataset_ids"})
 
 
-def step(name: str = "step", *, datasets: Iterable[DatasetSpec] = (), **fields: Any) -> StepSpec:
+def step(name: str = "step", **fields: Any) -> StepSpec:
     """A step over a fresh case: StepSpec fields (alias, skip_if, variables, dataset_mode...) go to the step,
-    the rest to the case's request."""
+    `datasets` to the case, the rest to the case's request."""
     options = {k: v for k, v in fields.items() if k in STEP_FIELDS}
     request = {k: v for k, v in fields.items() if k not in STEP_FIELDS}
-    return StepSpec(case=case(name, datasets=datasets, **request), **options)
+    return StepSpec(case=case(name, **request), **options)
 
 
 def rows(*variables: dict[str, Any]) -> list[DataRow]:

@@ -290,7 +290,7 @@ async def test_rows_can_come_from_an_async_iterator_read_lazily(engine: Engine):
     run = await engine.run(
         step(
             query={"n": "{{n}}"},
-            **{"assertions": [{"source": "body", "expression": "$.query.n", "op": "ne", "expected": "5"}]},
+            assertions=[{"source": "body", "expression": "$.query.n", "op": "ne", "expected": "5"}],
         ),
         rows=data_rows(),
         options=RunOptions(concurrency=3),

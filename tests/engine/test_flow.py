@@ -8,6 +8,7 @@ import pytest
 
 from app.engine import compiled
 from app.engine.flow import RunOptions
+from app.engine.specs import RequestSpec
 from tests.engine.conftest import Engine, rows, step
 
 LOGIN = step(
@@ -160,9 +161,9 @@ async def test_the_flow_is_compiled_once_per_run_not_per_request(engine: Engine,
     compilations: list[str] = []
     real_request, real_expression = compiled.CompiledRequest, compiled.compile_expression
 
-    def count_request(case: dict) -> compiled.CompiledRequest:
+    def count_request(spec: RequestSpec) -> compiled.CompiledRequest:
         compilations.append("request")
-        return real_request(case)
+        return real_request(spec)
 
     def count_expression(source: str) -> compiled.CompiledExpression:
         compilations.append("expression")

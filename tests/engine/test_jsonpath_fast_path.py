@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from app.engine import checks
 from app.engine.checks import NOTHING, CompiledAssertion, CompiledExtractor, ExtractionError, first_match, plain_keys
+from app.engine.specs import Assertion, Extractor
 from app.engine.transport import Response
 
 # Names that look like indexes, hold spaces, quotes or non-ASCII, or are empty: a key walk must not confuse them.
@@ -81,7 +82,7 @@ def _walk_down(document: Any, draw: Any) -> list[str | int]:
         else:
             key = draw(st.integers(-len(node), len(node) - 1))
         keys.append(key)
-        node = node[key]
+        node = node[key]  # type: ignore[index]
     if draw(st.booleans()):
         keys.append(draw(st.one_of(NAMES, st.integers(-5, 5))))  # one step too far, or a wrong kind of key
     return keys
@@ -117,13 +118,14 @@ OPS: list[tuple[str, Any]] = [
 def test_assertions_and_extractors_agree_with_the_library(case: tuple[Any, str], op: tuple[str, Any]):
     document, path = case
     response = response_of(document)
-    spec = {"source": "body", "expression": path, "op": op[0], "expected": op[1]}
+    spec = Assertion.model_validate({"source": "body", "expression": path, "op": op[0], "expected": op[1]})
+    extractor = Extractor(name="x", source="body", expression=path)
     fast_check = CompiledAssertion(spec).evaluate(response, {})
-    fast_extract = _extracted(CompiledExtractor({"name": "x", "source": "body", "expression": path}), response)
+    fast_extract = _extracted(CompiledExtractor(extractor), response)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checks, "plain_keys", lambda _query: None)  # the library only, as before the fast path
         library_check = CompiledAssertion(spec).evaluate(response, {})
-        library_extract = _extracted(CompiledExtractor({"name": "x", "source": "body", "expression": path}), response)
+        library_extract = _extracted(CompiledExtractor(extractor), response)
     assert fast_check == library_check
     assert fast_extract == library_extract
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from app.engine.checks import CompiledAssertion
 from app.engine.masking import MASK, Masker
 from app.engine.request import CompiledRequest
+from app.engine.specs import Assertion, RequestSpec
 from app.engine.transport import Response
 from app.engine.values import record_check, record_mapping, record_text, record_value
 from tests.engine.conftest import Engine, step
@@ -29,6 +30,13 @@ def response(body: bytes) -> Response:
     return Response(status=200, headers=[("Content-Type", "application/json")], body=body, elapsed_ms=1.0)
 
 
+def request(headers: dict[str, str] | None = None, **fields: Any) -> RequestSpec:
+    """A request validated as saved; the headers as given (the API refuses templated header names, the engine
+    renders them all the same)."""
+    spec = RequestSpec.model_validate(fields)
+    return spec.model_copy(update={"headers": headers}) if headers else spec
+
+
 def full_record_check(check: dict[str, Any], mask: Masker) -> dict[str, Any]:
     """The record as the full path makes it (every value bounded and masked, into a new dict)."""
     return {
@@ -40,7 +48,9 @@ def full_record_check(check: dict[str, Any], mask: Masker) -> dict[str, Any]:
 
 
 def test_a_passing_checks_message_is_written_once_per_run():
-    check = CompiledAssertion({"source": "body", "expression": "$.code", "op": "eq", "expected": 0})
+    check = CompiledAssertion(
+        Assertion.model_validate({"source": "body", "expression": "$.code", "op": "eq", "expected": 0})
+    )
     first, second = check.evaluate(response(b'{"code": 0}'), {}), check.evaluate(response(b'{"code": 0}'), {})
     assert first["message"] == "body $.code eq 0"
     assert first["message"] is second["message"]  # not formatted again for each check
@@ -49,7 +59,7 @@ def test_a_passing_checks_message_is_written_once_per_run():
 
 
 def test_a_templated_expected_is_said_with_its_value():
-    check = CompiledAssertion({"source": "status_code", "op": "eq", "expected": "{{want}}"})
+    check = CompiledAssertion(Assertion.model_validate({"source": "status_code", "op": "eq", "expected": "{{want}}"}))
     passed = check.evaluate(response(b"{}"), {"want": 200})
     assert (passed["expected"], passed["passed"], passed["message"]) == (200, True, "status_code eq 200")
     failed = check.evaluate(response(b"{}"), {"want": 201})
@@ -57,8 +67,8 @@ def test_a_templated_expected_is_said_with_its_value():
 
 
 def test_exists_and_not_exists_say_the_same_as_before():
-    exists = CompiledAssertion({"source": "body", "expression": "$.a", "op": "exists"})
-    missing = CompiledAssertion({"source": "body", "expression": "$.a", "op": "not_exists"})
+    exists = CompiledAssertion(Assertion.model_validate({"source": "body", "expression": "$.a", "op": "exists"}))
+    missing = CompiledAssertion(Assertion.model_validate({"source": "body", "expression": "$.a", "op": "not_exists"}))
     found, absent = response(b'{"a": null}'), response(b"{}")
     assert exists.evaluate(found, {})["message"] == "body $.a exists"
     assert exists.evaluate(absent, {})["message"] == "body $.a does not exist"
@@ -136,8 +146,12 @@ async def test_a_run_records_passing_checks_in_full(engine: Engine):
 # ---- requests: what does not change per request is built once ----------------------------------------------
 def test_constant_headers_are_built_once_and_copied_per_request():
     compiled = CompiledRequest(
-        {"method": "post", "url": "/x", "headers": {"Accept": "application/json", "X-Trace": "fixed"}}
-        | {"body": {"mode": "json", "content": {"a": "{{a}}"}}}
+        request(
+            method="post",
+            url="/x",
+            headers={"Accept": "application/json", "X-Trace": "fixed"},
+            body={"mode": "json", "content": {"a": "{{a}}"}},
+        )
     )
     first, second = compiled.render({"a": 1}, BASE), compiled.render({"a": 2}, BASE)
     assert first.headers == [("Accept", "application/json"), ("X-Trace", "fixed"), ("Content-Type", "application/json")]
@@ -148,8 +162,12 @@ def test_constant_headers_are_built_once_and_copied_per_request():
 
 def test_templated_headers_are_rendered_per_request_in_their_order():
     compiled = CompiledRequest(
-        {"method": "GET", "url": "/x", "headers": {"A": "1", "X-User": "{{user}}", "{{name}}": "v"}}
-        | {"auth": {"type": "bearer", "token": "{{token}}"}}
+        request(
+            method="GET",
+            url="/x",
+            headers={"A": "1", "X-User": "{{user}}", "{{name}}": "v"},
+            auth={"type": "bearer", "token": "{{token}}"},
+        )
     )
     prepared = compiled.render({"user": "ann", "name": "X-Named", "token": "t-1"}, BASE)
     assert prepared.headers == [("A", "1"), ("X-User", "ann"), ("X-Named", "v"), ("Authorization", "Bearer t-1")]
@@ -170,5 +188,5 @@ def test_the_content_type_is_added_only_when_the_request_has_none(
     case: dict[str, Any] = {"method": "POST", "url": "/x", "headers": headers, "body": {"mode": "json", "content": 1}}
     if auth:
         case["auth"] = auth
-    prepared = CompiledRequest(case).render({"h": "Content-Type"}, BASE)
+    prepared = CompiledRequest(request(**case)).render({"h": "Content-Type"}, BASE)
     assert [value for name, value in prepared.headers if name.lower() == "content-type"] == [content_type]

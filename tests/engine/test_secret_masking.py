@@ -25,7 +25,7 @@ SECRET = "Zq7-Hidden-Secret/42"  # upper case, a slash and a dash: several spell
 
 def record_text(result: StepResult | Any) -> str:
     """A record as the database would get it: its JSON text."""
-    data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
+    data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) and not isinstance(result, type) else result
     return orjson.dumps(data, default=str).decode()
 
 

@@ -13,6 +13,7 @@ from app.engine.specs import (
     Extractor,
     PollSpec,
     Processor,
+    RequestSpec,
     RetrySpec,
     ScenarioSettings,
     check_url,
@@ -222,3 +223,34 @@ def test_an_expected_value_may_be_a_template_filled_at_run_time(fields):
 def test_a_template_inside_a_longer_expected_string_is_still_checked_for_its_op():
     with pytest.raises(ValidationError, match="must be a number"):
         Assertion(source="status_code", op="eq", expected="2{{xx}}")
+
+
+def test_a_saved_request_validates_again_as_it_was_saved():
+    """A run loads what the API saved (every field dumped, defaults and nulls included) into the same models."""
+    saved = RequestSpec.model_validate(
+        {
+            "method": "post",
+            "url": "{{base_url}}/orders",
+            "headers": {"X-Trace": "{{trace}}"},
+            "query": {"page": 1, "tags": ["a", "b"]},
+            "body": {"mode": "json", "content": {"qty": "{{qty}}"}},
+            "auth": {"type": "api_key", "key": "X-Key", "value": "{{key}}", "in": "query"},
+            "extractors": [{"name": "id", "source": "body", "expression": "$.data.id"}],
+            "assertions": [
+                {"source": "status_code", "op": "in", "expected": [200, 201]},
+                {"source": "expression", "expression": "body['ok']"},
+                {"source": "json_schema", "expected": {"type": "object"}},
+            ],
+            "pre_processors": [{"type": "set", "name": "a", "value": None}, {"type": "wait", "ms": 5}],
+            "post_processors": [
+                {"type": "set", "name": "n", "expression": "vars['a']"},
+                {"type": "extract", "name": "t", "source": "header", "expression": "X-T"},
+                {"type": "assert_expression", "expression": "status_code < 500"},
+            ],
+            "poll": {"until": "body['done']"},
+            "retry": {"max_attempts": 2},
+        }
+    )
+    stored = saved.model_dump(mode="json", by_alias=True)
+    assert RequestSpec.model_validate(stored) == saved
+    assert stored["auth"]["in"] == "query" and stored["retry"]["backoff_ms"] == 200  # defaults live in the model
