@@ -312,6 +312,7 @@ async def execute_chunk(
     flow.rows = scenario_rows(session_factory, run.scenario_id, only, chunk.first_iteration, chunk.end_iteration)
     running_at_once = max(1, min(settings.run_processes, run.chunks or 1))
     share = max(1, math.ceil(options.concurrency / running_at_once))  # the run's concurrency is the total
+    timeout_ms = options.timeout_ms
     options = options.model_copy(update={"timeout_ms": remaining, "concurrency": share})
     part = RunPart(session_factory, run_id, flow, options, chunk_id=chunk.id, owner=owner)
     await part.execute()
@@ -326,6 +327,8 @@ async def execute_chunk(
         status, error = RunStatus.ERROR, part.failure
     else:  # a failed chunk's story is its first failure; an error (a timeout, unreadable rows) says why
         status, error = outcome.status, (outcome.error if outcome.status == RunStatus.ERROR else None)
+        if error == f"run timed out after {remaining} ms":  # the chunk had what was left: name the run's timeout
+            error = f"run timed out after {timeout_ms} ms"
     return await _end_chunk(session_factory, chunk, owner, status, error, outcome)
 
 

@@ -22,7 +22,7 @@ from app.engine.flow import FlowSpec, RunOptions
 from app.engine.masking import Masker
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
-from app.engine.statuses import RunStatus
+from app.engine.statuses import ACTIVE, RunStatus
 from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
@@ -329,10 +329,12 @@ async def reap_stale_runs(
     from app.runs.chunks import reap_chunks
 
     chunks = await reap_chunks(session_factory, stale_after_s, queued_timeout_s)
-    # A sharded Celery run whose chunks wait for a worker is alive: its chunks' own timeouts judge it.
-    waiting_for_workers = (
+    # A sharded Celery run lives in its chunks: while one is active, their heartbeats and queued timeouts
+    # judge it (reap_chunks); the run's own heartbeat only says whether its teardown's executor is alive.
+    # (An inline run's coordinator beats the run's heartbeat itself while its pool works.)
+    judged_by_chunks = (
         select(ScenarioRunChunk.id)
-        .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status == RunStatus.QUEUED)
+        .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status.in_(ACTIVE))
         .exists()
     )
     async with session_factory() as session:
@@ -341,7 +343,7 @@ async def reap_stale_runs(
             .where(
                 ScenarioRun.status == RunStatus.RUNNING,
                 ScenarioRun.heartbeat_at < cutoff,
-                ~((ScenarioRun.executor == "celery") & waiting_for_workers),
+                ~((ScenarioRun.executor == "celery") & judged_by_chunks),
             )
             .values(
                 status=RunStatus.INTERRUPTED,
