@@ -1,4 +1,4 @@
-"""Iterations: workers take data rows from a queue; each row runs the steps in order (retried whole
+"""Iterations: workers take data rows from one shared source; each row runs the steps in order (retried whole
 when the run says so); a fan-out step runs each of its dataset rows in a copy of the iteration's scope.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import ChainMap
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 from app.engine.attempt import IterationContext
@@ -31,6 +31,53 @@ SEVERITY = {ResultStatus.PASSED: 0, ResultStatus.SKIPPED: 0, ResultStatus.FAILED
 
 def worst(statuses: list[ResultStatus]) -> ResultStatus:
     return max(statuses, key=lambda s: SEVERITY[s], default=ResultStatus.PASSED)
+
+
+class RowFeed:
+    """The run's data rows, handed one at a time to whichever worker is free (read lazily, never queued).
+
+    A source that breaks (a database read...) ends the feed: the rows already taken finish, `error` says why.
+    """
+
+    __slots__ = ("_async_rows", "_done", "_lock", "_rows", "error")
+
+    def __init__(self, rows: Iterable[DataRow] | AsyncIterable[DataRow] | None) -> None:
+        self._rows: Iterator[DataRow] | None = None
+        self._async_rows: AsyncIterator[DataRow] | None = None
+        if rows is None:
+            self._rows = iter([DataRow(index=0, variables={})])  # no rows: one iteration
+        elif hasattr(rows, "__aiter__"):
+            self._async_rows = rows.__aiter__()
+        else:
+            self._rows = iter(rows)
+        self._lock = asyncio.Lock()  # an async source serves one worker at a time
+        self._done = False
+        self.error: BaseException | None = None
+
+    async def next(self) -> DataRow | None:
+        """The next row, or None once the rows are over (or their source broke)."""
+        if self._done:
+            return None
+        try:
+            if self._rows is not None:
+                return next(self._rows)
+            assert self._async_rows is not None
+            async with self._lock:
+                if self._done:
+                    return None
+                return await self._async_rows.__anext__()
+        except (StopIteration, StopAsyncIteration):
+            self._done = True
+        except Exception as exc:
+            self._done, self.error = True, exc
+        return None
+
+    async def close(self) -> None:
+        """Let an async source release what it holds (a database session) now, not when collected."""
+        self._done = True
+        closing = getattr(self._async_rows, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 class Iterations:
@@ -64,49 +111,28 @@ class Iterations:
         """
         return [row, self.flow.run_variables, self.flow.scenario_variables, self._env_layer]
 
-    async def _rows(self) -> AsyncIterator[DataRow]:
-        rows = self.flow.rows
-        if rows is None:
-            yield DataRow(index=0, variables={})
-        elif hasattr(rows, "__aiter__"):
-            async for row in rows:
-                yield row
-        else:
-            for row in rows:
-                yield row
-
     async def run_rows(self, steps: list[CompiledStep], seeded: dict[str, Any], setup_taint: Taint) -> None:
         """Every data row through the steps, `concurrency` at a time; RowSourceError if the rows broke off."""
         workers = 1 if self.options.carry_over else max(1, self.options.concurrency)
-        queue: asyncio.Queue[DataRow | None] = asyncio.Queue(maxsize=workers * 2)
-        row_error: list[BaseException] = []
         if self.options.carry_over:
             self._carried = dict(seeded)
-
-        async def produce() -> None:
-            try:
-                async for row in self._rows():
-                    await queue.put(row)
-            except Exception as exc:  # the rows' source broke (a database read...): finish what was started
-                row_error.append(exc)
-            # Not in a `finally`: once cancelled, no worker is left to make room in the queue.
-            for _ in range(workers):
-                await queue.put(None)
+        feed = RowFeed(self.flow.rows)
 
         async def work() -> None:
-            while (row := await queue.get()) is not None:
+            while (row := await feed.next()) is not None:
                 await self._run_iteration(steps, row, seeded, setup_taint)
 
         # A task group, so a failure or a cancellation never leaves an orphan task sending requests.
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(produce())
                 for _ in range(workers):
                     group.create_task(work())
         except BaseExceptionGroup as failure:
             raise failure.exceptions[0] from None
-        if row_error:
-            exc = row_error[0]
+        finally:
+            await feed.close()
+        if feed.error is not None:
+            exc = feed.error
             raise RowSourceError(f"data rows could not be read: {type(exc).__name__}: {exc}") from exc
 
     async def _run_iteration(

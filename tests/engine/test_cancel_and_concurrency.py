@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from app.engine.flow import DataRow, DatasetSpec, RunOptions
 from app.engine.results import ListSink, StepResult
@@ -313,6 +313,31 @@ async def test_a_row_source_that_breaks_ends_the_run_with_an_error_instead_of_ha
     assert run.outcome.status == "error"
     assert run.outcome.error == "data rows could not be read: ConnectionError: database went away"
     assert engine.target.count() == 2
+
+
+async def test_a_row_is_read_only_when_a_worker_is_free_to_run_it(engine: Engine):
+    """No read-ahead queue: the rows' source (a database page reader) is asked for a row when one can start."""
+    sent_before: list[int] = []
+
+    async def data_rows() -> AsyncIterator[DataRow]:
+        for index in range(5):
+            sent_before.append(engine.target.count())
+            yield DataRow(index=index, variables={})
+
+    run = await engine.run(step(), step("second"), rows=data_rows(), options=RunOptions(concurrency=1))
+    assert run.outcome.iterations.passed == 5
+    assert sent_before == [0, 2, 4, 6, 8]  # each row after the one before had sent both its requests
+
+
+async def test_a_plain_row_iterator_that_breaks_ends_the_run_with_an_error(engine: Engine):
+    def broken_rows() -> Iterator[DataRow]:
+        yield DataRow(index=0, variables={})
+        raise OSError("the file went away")
+
+    run = await engine.run(step(), rows=broken_rows(), options=RunOptions(concurrency=3))
+    assert run.outcome.status == "error"
+    assert run.outcome.error == "data rows could not be read: OSError: the file went away"
+    assert run.outcome.iterations.passed == 1 and engine.target.count() == 1
 
 
 async def test_outcome_counts_iterations_and_requests(engine: Engine):
