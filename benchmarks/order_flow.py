@@ -305,11 +305,6 @@ def exile_row(label: str, concurrency: int, trials: list[Executed]) -> str:
 def throughput(args: argparse.Namespace, work: Path) -> bool:
     data = make_data(args.bench_dir, args.rows, work)
     newman_trials: list[Measured] = []
-    if not args.no_newman:
-        for trial in range(1, args.newman_repeat + 1):
-            print(f"Newman run {trial}/{args.newman_repeat}: {args.rows} rows ...", flush=True)
-            newman_trials.append(run_newman(args.bench_dir, data, args.rows, work))
-    newman = median_of(newman_trials) if newman_trials else None
 
     databases: list[Database] = []
     executors: dict[str, tuple[InlineExecutor, Seeded]] = {}
@@ -324,6 +319,10 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
             executor = InlineExecutor(db, work / f"inline-executor-{backend}.log", executor_env(args))
             executors[backend] = (executor, seeded)
             warm_up(executor, seeded, max(args.concurrency), args.rows)
+        if not args.no_newman:  # after the executors are up: a broken executor fails before minutes of Newman
+            for trial in range(1, args.newman_repeat + 1):
+                print(f"Newman run {trial}/{args.newman_repeat}: {args.rows} rows ...", flush=True)
+                newman_trials.append(run_newman(args.bench_dir, data, args.rows, work))
         for concurrency in args.concurrency:
             for trial in range(1, args.repeat + 1):  # interleaved, so a slow spell of the machine hits every side
                 print(f"concurrency {concurrency}, run {trial}/{args.repeat}: bare, {', '.join(args.db)}", flush=True)
@@ -338,6 +337,7 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         for db in databases:
             db.drop()
 
+    newman = median_of(newman_trials) if newman_trials else None
     ok = True
     print()
     print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests per runner, target {TARGET}")
