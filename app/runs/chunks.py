@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import math
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from multiprocessing import get_context
 
@@ -233,21 +234,29 @@ async def _hand_to_pool(
         pool = _process_pool()
         futures = [asyncio.wrap_future(pool.submit(run_chunk_in_process, run_id, p), loop=loop) for p in pending]
         results = await asyncio.gather(*futures, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if not failures:
+        broken = any(isinstance(result, BrokenProcessPool) for result in results)
+        failed = [p for p, result in zip(pending, results, strict=True) if isinstance(result, BaseException)]
+        if not failed:
             break
-        _log.warning("run %s: a pool process died (%s); its chunks are taken back", run_id, failures[0])
-        shutdown_pool()
+        if broken:  # a process died: the pool (and every chunk still running in it) is lost
+            _log.warning("run %s: a pool process died; its chunks are taken back", run_id)
+            shutdown_pool()
+        else:
+            _log.error(
+                "run %s: chunks %s raised %r", run_id, failed, next(r for r in results if isinstance(r, BaseException))
+            )
         async with session_factory() as session:
             lost = list(
                 await session.scalars(
                     select(ScenarioRunChunk).where(
-                        ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.status == RunStatus.RUNNING
+                        ScenarioRunChunk.run_id == run_id,
+                        ScenarioRunChunk.status == RunStatus.RUNNING,
+                        *([] if broken else [ScenarioRunChunk.position.in_(failed)]),
                     )
                 )
             )
             for chunk in lost:
-                await take_back(session, chunk, "its process died")
+                await take_back(session, chunk, "its process died" if broken else "its process failed")
             await session.commit()
             pending = list(
                 await session.scalars(
@@ -379,11 +388,10 @@ async def _end_chunk(
     return status
 
 
-async def take_back(session: AsyncSession, chunk: ScenarioRunChunk, why: str) -> bool:
-    """A chunk whose executor died: queued again with its partial records deleted, or (out of attempts)
-    ended `interrupted`. In the caller's transaction; True when it should be handed out again."""
-    settings = get_settings()
-    again = chunk.attempts < settings.run_chunk_attempts
+async def take_back(session: AsyncSession, chunk: ScenarioRunChunk, why: str, rerun: bool = True) -> bool:
+    """A chunk whose executor died: queued again with its partial records deleted, or (out of attempts, or
+    `rerun` False) ended `interrupted`. In the caller's transaction; True when it should be handed out again."""
+    again = rerun and chunk.attempts < get_settings().run_chunk_attempts
     values: dict[str, object] = (
         {"status": RunStatus.QUEUED, "owner": None, "heartbeat_at": None, "dispatched_at": utcnow()}
         if again
@@ -494,7 +502,11 @@ async def _teardown(
         return None, None
     flow.steps, flow.setup, flow.rows, flow.seed = [], [], [], seed
     part = RunPart(
-        session_factory, run.id, flow, options.model_copy(update={"timeout_ms": max(1, _remaining_ms(run, options))})
+        session_factory,
+        run.id,
+        flow,
+        options.model_copy(update={"timeout_ms": max(1, _remaining_ms(run, options))}),
+        reports_progress=False,  # the run's iteration progress is its chunks' sums
     )
     if run.cancel_requested or any(chunk.status == RunStatus.CANCELLED for chunk in chunks):
         part.cancel.set()
@@ -561,9 +573,8 @@ async def reap_chunks(
             if executor == "celery":
                 if await take_back(session, chunk, "its executor stopped sending heartbeats"):
                     resend.append((chunk.run_id, chunk.position))
-            else:
-                chunk.attempts = get_settings().run_chunk_attempts  # interrupted, not queued for nobody
-                await take_back(session, chunk, "its process stopped sending heartbeats")
+            else:  # hung, not dead (a dead one breaks the pool at once): interrupted, not queued for nobody
+                await take_back(session, chunk, "its process stopped sending heartbeats", rerun=False)
             changed += 1
         # A dead worker also took the messages it had prefetched but not started: its run's other queued
         # chunks are sent again too (a second message is harmless: the claim runs a chunk once).

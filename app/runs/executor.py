@@ -122,6 +122,7 @@ class RunPart:
         options: RunOptions,
         chunk_id: int | None = None,
         owner: str = "",
+        reports_progress: bool = True,
     ) -> None:
         settings = get_settings()
         self.session_factory = session_factory
@@ -130,6 +131,7 @@ class RunPart:
         self.options = options
         self.chunk_id = chunk_id
         self.owner = owner[:200]
+        self.reports_progress = reports_progress
         self.cancel = asyncio.Event()
         # Set when the run was ended by someone else (the reaper) while this part ran: it must not go on.
         self.ended_elsewhere = asyncio.Event()
@@ -234,7 +236,7 @@ class RunPart:
         progress: dict[str, object]
         async with self.session_factory() as session:
             if self.chunk_id is None:
-                progress = dict(_iteration_counts(iterations))
+                progress = dict(_iteration_counts(iterations)) if self.reports_progress else {}
             else:
                 # A sharded run's progress is the sum of its chunks' (this chunk's is updated first, below).
                 progress = {
