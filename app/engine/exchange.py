@@ -21,6 +21,7 @@ from app.engine.taint import Taint
 from app.engine.transport import PreparedRequest, Response, Transport, TransportError
 
 MAX_REDIRECTS = 10
+FRESH = 0.001  # seconds: a request sent within this of the exchange's start gets the whole step timeout
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
@@ -148,7 +149,10 @@ async def exchange(
     hop_cookies: list[str] = []
     while True:
         await throttle(request.url)
-        remaining = deadline - clock.now()
+        now = clock.now()
+        # Sent at once, a request gets the step's timeout itself (the transport builds its timeout object once
+        # per step timeout, not per request); after a rate-limit wait or a redirect, what is left of it.
+        remaining = timeout_s if now - started < FRESH else deadline - now
         if remaining <= 0:
             raise TransportError(f"timed out after {timeout_s * 1000:.0f} ms (after {len(hops)} redirects)")
         response = await transport.send(request, remaining, max_body_bytes)

@@ -130,6 +130,16 @@ class AiohttpTransport:
         self._verify_tls = verify_tls
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """A step's timeout is built once and reused; other budgets (what a redirect leaves) are built each time."""
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=seconds)
+            if (seconds * 1000).is_integer() and len(self._timeouts) < 256:  # whole milliseconds: a step's own
+                self._timeouts[seconds] = timeout
+        return timeout
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -159,7 +169,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 data=request.body,
                 proxy=self._proxy,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                timeout=self._timeout(timeout_s),
                 # The engine follows redirects itself, hop by hop (cookies, hops recorded, credentials).
                 allow_redirects=False,
             ) as raw:

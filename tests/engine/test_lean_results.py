@@ -17,7 +17,7 @@ from app.engine.checks import CompiledAssertion
 from app.engine.masking import MASK, Masker
 from app.engine.request import CompiledRequest
 from app.engine.specs import Assertion, RequestSpec
-from app.engine.transport import Response
+from app.engine.transport import AiohttpTransport, Response
 from app.engine.values import record_check, record_mapping, record_text, record_value
 from tests.engine.conftest import Engine, step
 
@@ -190,3 +190,9 @@ def test_the_content_type_is_added_only_when_the_request_has_none(
         case["auth"] = auth
     prepared = CompiledRequest(request(**case)).render({"h": "Content-Type"}, BASE)
     assert [value for name, value in prepared.headers if name.lower() == "content-type"] == [content_type]
+
+
+def test_a_steps_timeout_object_is_built_once_not_per_request():
+    transport = AiohttpTransport()
+    assert transport._timeout(10.0) is transport._timeout(10.0)  # a step's timeout_ms / 1000
+    assert transport._timeout(9.99937) is not transport._timeout(9.99937)  # what a redirect left: each time anew
