@@ -159,8 +159,9 @@ async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, ta
     started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
     run_id = started.json()["id"]
     victim = await first_running_chunk(run_id)
-    while not [r for r in await records(run_id) if r.iteration >= victim.first_iteration]:
-        await asyncio.sleep(0.05)  # it has written some records: they must not survive twice
+    # It has written some records (another process writes them): they must not survive twice.
+    while not [r for r in await records(run_id) if r.iteration >= victim.first_iteration]:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
     os.kill(int((victim.owner or "").rsplit(":", 1)[1]), signal.SIGKILL)
     run = await wait_until_finished(api, run_id, 90)
 
@@ -270,3 +271,32 @@ async def test_the_run_timeout_bounds_every_chunk(api, target, sharded):
     assert run["status"] == "error" and run["error"] == "run timed out after 700 ms", run
     assert target.hits["slow"] < 30
     assert all(c.status != "running" for c in await chunks(run["id"]))
+
+
+@needs_redis
+async def test_chunks_no_worker_claims_are_sent_again_then_end_the_run_error(api, target, sharded, monkeypatch):
+    import redis
+
+    from app.runs.chunks import reap_chunks
+    from app.runs.executor import execute_run
+    from tests.runs.test_celery import use_broker
+
+    broker = redis.Redis.from_url(use_broker(monkeypatch))
+    ids = await slow_scenario(api, target, rows=7, ms=1)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    # No worker: this test plays the one that takes the run (setup, then the chunks go to the queue).
+    assert await execute_run(get_session_factory(), run_id, "celery:test:1:1") is None
+    assert [c.status for c in await chunks(run_id)] == ["queued"] * 3
+    sent = broker.llen("exile_scenario_tasks")
+
+    await reap_chunks(get_session_factory(), stale_after_s=20, queued_timeout_s=0)
+    assert broker.llen("exile_scenario_tasks") == sent + 3  # each sent once more
+    assert all(c.redispatched_at is not None for c in await chunks(run_id))
+    await reap_chunks(get_session_factory(), stale_after_s=20, queued_timeout_s=0)
+
+    run = (await api.get(f"{API}/scenario-runs/{run_id}")).json()
+    assert run["status"] == "error" and run["error"].startswith("no worker claimed the chunk within 0 s"), run
+    assert [c.status for c in await chunks(run_id)] == ["error"] * 3
+    steps = [r.step_key for r in await records(run_id)]
+    assert steps == ["teardown:0"]  # teardown still ran once, after the chunks ended
