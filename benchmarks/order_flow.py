@@ -35,7 +35,7 @@ if str(REPO) not in sys.path[:1]:
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 
-from app.engine.flow import DataRow  # noqa: E402
+from app.engine.specs import DataRow  # noqa: E402
 from benchmarks.exile_runs import (  # noqa: E402
     BACKEND_NAMES,
     STEPS_PER_ROW,
@@ -123,10 +123,15 @@ class Measured:
     seconds: float
     problems: list[str] = field(default_factory=list)
     note: str = ""
+    cpu_seconds: float = float("nan")  # of the process that ran it, over the same span
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else float("nan")
 
 
 def median_of(trials: list[Measured]) -> Measured:
@@ -260,15 +265,17 @@ async def run_bare(data: Path, rows: int, concurrency: int) -> Measured:
             for row in rows_iter:  # shared: each worker takes the next row
                 await one(row)
 
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     problems = []
     if sent != rows * STEPS_PER_ROW:
         problems.append(f"{sent} requests, expected {rows * STEPS_PER_ROW}")
     if failures:
         problems.append(f"{failures} iterations failed their checks")
-    return Measured("bare aiohttp", concurrency, sent, seconds, problems)
+    return Measured("bare aiohttp", concurrency, sent, seconds, problems, cpu_seconds=cpu)
 
 
 # ---- Exile through the executor --------------------------------------------------------------------------------
@@ -366,9 +373,10 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         ok = ok and not b.problems
         each = ", ".join(f"{m.rps:,.0f}" for m in bare[concurrency])
         checks = "; ".join(b.problems) or "all passed"
+        cpu = middle([m.cpu_us_per_request for m in bare[concurrency]])
         print(
             f"| {concurrency} | bare aiohttp | {b.requests} | {b.seconds:.2f} | {b.rps:,.0f} | {each} "
-            f"| | | | {checks} |"
+            f"| | {cpu:.0f} | | {checks} |"
         )
         for backend in args.db:
             trials = exile[(backend, concurrency)]
@@ -377,8 +385,8 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     print()
     print("Ratios of requests/s end to end (claim -> finish from the run row in brackets):")
     print()
-    print("| concurrency | database | Exile/Newman | bar | Exile/bare | bar |")
-    print("| --- | --- | ---: | --- | ---: | --- |")
+    print("| concurrency | database | Exile/Newman | bar | Exile/bare | bar | CPU per request Exile/bare |")
+    print("| --- | --- | ---: | --- | ---: | --- | ---: |")
     for concurrency in args.concurrency:
         b = median_of(bare[concurrency])
         for backend in args.db:
@@ -399,6 +407,10 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
                     ok = ok and passed
                     verdict = f">= {bar:g}x {'PASS' if passed else 'FAIL'}"
                 cells += [f"{ratio:.2f}x ({row_rps / base.rps:.2f}x)", verdict]
+            cpu = middle([t.cpu_us_per_request for t in trials]) / middle(
+                [m.cpu_us_per_request for m in bare[concurrency]]
+            )
+            cells.append(f"{cpu:.1f}x")
             print(f"| {concurrency} | {BACKEND_NAMES[backend]} | " + " | ".join(cells) + " |")
     print()
     print("RESULT:", "PASS" if ok else "FAIL")
