@@ -12,8 +12,8 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-from app.engine.flow import DatasetSpec
 from app.engine.masking import Masker
+from app.engine.specs import DatasetSpec
 from app.engine.transport import PreparedRequest, Response
 from app.engine.values import DEFAULT_VALUE_LIMIT, record_check, record_mapping, record_text
 

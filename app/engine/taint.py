@@ -63,7 +63,7 @@ class Taint:
 
     @classmethod
     def seeded(cls, names: list[str], texts: list[str]) -> Taint:
-        """The taint a setup that ran elsewhere left (app.engine.flow.SetupState)."""
+        """The taint a setup that ran elsewhere left (app.engine.specs.SetupState)."""
         taint = cls()
         taint.names.update(names)
         for text in texts:

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings, inherit_settings
 from app.core.secret_box import seal, unseal
-from app.engine.flow import FlowSpec, RunOptions, SetupState
 from app.engine.results import Counts, FlowOutcome, describe_iterations
+from app.engine.specs import FlowSpec, RunOptions, SetupState
 from app.engine.statuses import ACTIVE, FINISHED, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow

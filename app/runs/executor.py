@@ -18,10 +18,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
-from app.engine.flow import FlowSpec, RunOptions
 from app.engine.masking import Masker
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
+from app.engine.specs import FlowSpec, RunOptions
 from app.engine.statuses import ACTIVE, RunStatus
 from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun, ScenarioRunChunk

@@ -11,8 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
 from app.core.secret_box import unseal
-from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
-from app.engine.specs import RequestSpec
+from app.engine.specs import (
+    CaseSpec,
+    DataRow,
+    DatasetSpec,
+    EnvironmentSpec,
+    FlowSpec,
+    RequestSpec,
+    RunOptions,
+    StepSpec,
+)
 from app.models import ApiRequest, ApiRequestDataset, Environment, ScenarioRun, TestScenario, TestScenarioCase
 from app.models import TestScenarioDataset as ScenarioRow
 

@@ -20,10 +20,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from app.engine.clock import Clock
-from app.engine.flow import CaseSpec, DataRow, DatasetSpec, EnvironmentSpec, FlowSpec, RunOptions, StepSpec
 from app.engine.results import FlowOutcome, ListSink, StepResult
 from app.engine.runner import run_flow
-from app.engine.specs import RequestSpec
+from app.engine.specs import (
+    CaseSpec,
+    DataRow,
+    DatasetSpec,
+    EnvironmentSpec,
+    FlowSpec,
+    RequestSpec,
+    RunOptions,
+    StepSpec,
+)
 from app.engine.transport import AiohttpTransport
 from tests.engine.clock import FakeClock
 

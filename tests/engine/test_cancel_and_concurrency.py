@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from app.engine.flow import DataRow, DatasetSpec, RunOptions
 from app.engine.results import ListSink, StepResult
+from app.engine.specs import DataRow, DatasetSpec, RunOptions
 from tests.engine.conftest import Engine, rows, step
 
 SLOW = {"url": "/slow?ms={{ms}}"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.engine.flow import RunOptions
+from app.engine.specs import RunOptions
 from tests.engine.conftest import Engine, rows, step
 
 ASSERTION_KEYS = {"source", "expression", "op", "expected", "actual", "passed", "message"}

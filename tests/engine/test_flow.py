@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from app.engine import compiled
-from app.engine.flow import RunOptions
-from app.engine.specs import RequestSpec
+from app.engine.specs import RequestSpec, RunOptions
 from tests.engine.conftest import Engine, rows, step
 
 LOGIN = step(

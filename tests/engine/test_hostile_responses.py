@@ -16,8 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.engine.flow import RunOptions
-from app.engine.specs import Assertion
+from app.engine.specs import Assertion, RunOptions
 from tests.engine.conftest import Engine, Run, step
 from tests.hostile import EVIL_TEXT, MIB, HostileTarget, serve
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.engine.flow import RunOptions
+from app.engine.specs import RunOptions
 from tests.engine.clock import FakeClock
 from tests.engine.conftest import Engine, step
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.engine.flow import EnvironmentSpec, FlowSpec, RunOptions
 from app.engine.ratelimit import LocalRateLimiter, local_limiter
 from app.engine.results import ListSink
 from app.engine.runner import FlowRunner
+from app.engine.specs import EnvironmentSpec, FlowSpec, RunOptions
 from app.engine.transport import AiohttpTransport
 from tests.engine.conftest import Target, rows, step
 

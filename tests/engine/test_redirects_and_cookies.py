@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from app.engine.flow import RunOptions
 from app.engine.masking import MASK
 from app.engine.results import ListSink
 from app.engine.runner import run_flow
+from app.engine.specs import RunOptions
 from app.engine.transport import AiohttpTransport
 from tests.engine.conftest import Engine, rows, step
 
@@ -134,7 +134,7 @@ def other(other_server: Recorder) -> Recorder:
 
 
 async def run(recorder: Recorder, *steps: Any, environment: dict[str, Any] | None = None, **flow: Any) -> Any:
-    from app.engine.flow import EnvironmentSpec, FlowSpec
+    from app.engine.specs import EnvironmentSpec, FlowSpec
     from tests.engine.conftest import Run
 
     options = flow.pop("options", None) or RunOptions(stop_on_failure=False)

@@ -8,8 +8,8 @@ import hashlib
 import orjson
 import pytest
 
-from app.engine.flow import DatasetSpec, RunOptions
 from app.engine.masking import MASK
+from app.engine.specs import DatasetSpec, RunOptions
 from tests.engine.conftest import BIG_BODY_BYTES, USERS, Engine, rows, step
 
 LOGIN = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.engine.flow import RunOptions
+from app.engine.specs import RunOptions
 from tests.engine.clock import START, FakeClock
 from tests.engine.conftest import Engine, rows, step
 

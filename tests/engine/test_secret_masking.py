@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from app.engine.flow import RunOptions
 from app.engine.masking import MASK
 from app.engine.results import StepResult
+from app.engine.specs import RunOptions
 from tests.engine.conftest import Engine, rows, step
 from tests.secret_traces import assert_no_trace
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.flow import DataRow, EnvironmentSpec, FlowSpec, RunOptions, SetupState
 from app.engine.results import FlowOutcome, ListSink
 from app.engine.runner import FlowRunner
+from app.engine.specs import DataRow, EnvironmentSpec, FlowSpec, RunOptions, SetupState
 from tests.engine.conftest import Engine, rows, step
 from tests.engine.test_secret_masking import SECRET, assert_run_clean
 

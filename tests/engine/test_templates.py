@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from app.engine.flow import RunOptions
+from app.engine.specs import RunOptions
 from tests.engine.conftest import Engine, rows, step
 
 

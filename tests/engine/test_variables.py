@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.engine.flow import DatasetSpec, RunOptions
+from app.engine.specs import DatasetSpec, RunOptions
 from tests.engine.conftest import Engine, rows, step
 
 LAYERS = ["environment", "scenario", "run", "row", "step", "dataset", "runtime"]

@@ -20,10 +20,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from app.core.config import get_settings
-from app.engine.flow import EnvironmentSpec, FlowSpec, RunOptions
 from app.engine.ratelimit import LocalRateLimiter
 from app.engine.results import ListSink
 from app.engine.runner import FlowRunner
+from app.engine.specs import EnvironmentSpec, FlowSpec, RunOptions
 from app.engine.transport import AiohttpTransport
 from app.runs.rate_limit import RedisRateLimiter, run_limiter
 from tests.engine.conftest import rows, step
