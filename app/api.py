@@ -7,6 +7,7 @@ from app.auth.router import router as auth_router
 from app.cases.router import router as cases_router
 from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
+from app.interop.router import router as interop_router
 from app.members.router import router as members_router
 from app.projects.router import router as projects_router
 from app.runs.router import router as runs_router
@@ -27,5 +28,6 @@ for router in (
     datasets_router,
     scenarios_router,
     runs_router,
+    interop_router,
 ):
     api_router.include_router(router)
