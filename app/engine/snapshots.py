@@ -75,7 +75,7 @@ class Snapshots:
     def dataset(self, dataset: DatasetSpec | None, scope: Mapping[str, Any]) -> dict[str, Any]:
         """The data row, the fan-out row and the values set or extracted at run time, each value bounded.
 
-        The row is the fourth layer from the bottom (row, run, scenario, environment: FlowRunner._layers).
+        The row is the fourth layer from the bottom (row, run, scenario, environment: Iterations.layers).
         """
         maps = scope.maps if isinstance(scope, ChainMap) else [{}]
         mask, limit = self._mask, self._value_limit
