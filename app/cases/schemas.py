@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import Field
 
 from app.core.schemas import (
     Description,
@@ -17,54 +17,21 @@ from app.core.schemas import (
     Visibility,
 )
 from app.engine.specs import (
-    HTTP_METHODS,
-    Assertion,
+    Assertions,
     AuthSpec,
     BodySpec,
-    Extractor,
+    Extractors,
+    Headers,
+    Method,
     NoAuth,
     PollSpec,
-    Processor,
+    PostProcessors,
+    PreProcessors,
+    Query,
     RetrySpec,
-    check_headers,
-    check_url,
+    TimeoutMs,
+    Url,
 )
-
-
-def _method(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip().upper()
-        if value not in HTTP_METHODS:
-            raise ValueError(f"'{value}' is not an HTTP method; use one of {', '.join(HTTP_METHODS)}")
-    return value
-
-
-def _pre_processors(processors: list[Any]) -> list[Any]:
-    for index, processor in enumerate(processors):
-        if processor.type in ("extract", "assert_expression"):
-            raise ValueError(f"item {index}: '{processor.type}' needs a response; put it in post_processors")
-    return processors
-
-
-def _unique_extractor_names(extractors: list[Extractor]) -> list[Extractor]:
-    seen: set[str] = set()
-    for index, extractor in enumerate(extractors):
-        if extractor.name in seen:
-            raise ValueError(f"item {index}: another extractor already sets '{extractor.name}'")
-        seen.add(extractor.name)
-    return extractors
-
-
-Method = Annotated[str, BeforeValidator(_method)]
-Url = Annotated[str, Field(max_length=8192), AfterValidator(check_url)]
-Headers = Annotated[dict[str, str], AfterValidator(check_headers)]
-QueryValue = str | int | float | bool | list[str | int | float | bool]
-Query = dict[str, QueryValue]
-Extractors = Annotated[list[Extractor], Field(max_length=200), AfterValidator(_unique_extractor_names)]
-Assertions = Annotated[list[Assertion], Field(max_length=500)]
-PreProcessors = Annotated[list[Processor], Field(max_length=100), AfterValidator(_pre_processors)]
-PostProcessors = Annotated[list[Processor], Field(max_length=100)]
-TimeoutMs = Annotated[int, Field(ge=1, le=600_000)]
 
 
 class CaseCreate(InputModel):

@@ -8,9 +8,11 @@ same run lives outside the engine (app/runs/rate_limit.py keeps its bucket in Re
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiolimiter import AsyncLimiter
+
+from app.engine.specs import RateLimit
 
 
 class RateLimiter(Protocol):
@@ -36,9 +38,8 @@ class LocalRateLimiter:
         await bucket.acquire()
 
 
-def local_limiter(rate_limit: dict[str, Any] | None) -> LocalRateLimiter | None:
-    """The in-process limiter for a run's `rate_limit: {per_second, burst}` setting; None when there is none."""
-    rate = rate_limit or {}
-    if not rate.get("per_second"):
+def local_limiter(rate: RateLimit | None) -> LocalRateLimiter | None:
+    """The in-process limiter for a run's `rate_limit` setting; None when it sets none."""
+    if rate is None or not rate.per_second:
         return None
-    return LocalRateLimiter(rate["per_second"], rate.get("burst"))
+    return LocalRateLimiter(rate.per_second, rate.burst)

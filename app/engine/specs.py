@@ -477,8 +477,7 @@ class RunOptions(BaseModel):
     stop_on_failure: bool = True
     timeout_ms: int = 600_000
     retry: RetrySpec = Field(default_factory=RetrySpec)
-    # Read by app.runs.rate_limit.run_limiter as a dict today; RateLimit's shape ({per_second, burst}).
-    rate_limit: dict[str, Any] = Field(default_factory=dict)
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
     body_limit: int = 65536  # characters of a request or response body a record keeps
     value_limit: int = 4096  # characters of any other value a record keeps (app.engine.values)
     response_max_bytes: int = 10 * 1024 * 1024  # a response body is read up to this (decompressed), then cut

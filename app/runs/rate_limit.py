@@ -17,12 +17,12 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from app.engine.ratelimit import LocalRateLimiter, RateLimiter, local_limiter
+from app.engine.specs import RateLimit
 
 logger = logging.getLogger("exile.runs.rate_limit")
 
@@ -123,19 +123,18 @@ def is_redis_url(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("redis://", "rediss://", "unix://"))
 
 
-def run_limiter(redis_url: str | None, run_id: int | str, rate_limit: dict[str, Any] | None) -> RateLimiter | None:
+def run_limiter(redis_url: str | None, run_id: int | str, rate: RateLimit | None) -> RateLimiter | None:
     """The limiter a run's executor hands the engine: shared through Redis when there is a Redis URL.
 
     None when the run sets no rate limit; the in-process limiter when there is no Redis.
     """
-    rate = rate_limit or {}
-    if not rate.get("per_second"):
+    if rate is None or not rate.per_second:
         return None
     if not is_redis_url(redis_url):
         return local_limiter(rate)
     assert redis_url is not None
     try:
-        return RedisRateLimiter(redis_url, run_id, rate["per_second"], rate.get("burst"))
+        return RedisRateLimiter(redis_url, run_id, rate.per_second, rate.burst)
     except ValueError as exc:  # a URL redis-py cannot read: the run still runs, limited in this process
         logger.warning(
             "run %s: the shared rate limit cannot use %r (%s); limiting in this process", run_id, redis_url, exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.engine.ratelimit import LocalRateLimiter, local_limiter
 from app.engine.results import ListSink
 from app.engine.runner import FlowRunner
-from app.engine.specs import EnvironmentSpec, FlowSpec, RunOptions
+from app.engine.specs import EnvironmentSpec, FlowSpec, RateLimit, RunOptions
 from app.engine.transport import AiohttpTransport
 from tests.engine.conftest import Target, rows, step
 
@@ -40,8 +40,8 @@ async def test_the_runner_acquires_the_handed_limiter_once_per_send_keyed_by_hos
 
 
 def test_the_in_process_limiter_is_built_from_the_rate_limit_setting_only_when_one_is_set():
-    assert local_limiter({}) is None and local_limiter(None) is None
-    assert local_limiter({"per_second": None, "burst": 3}) is None
-    built = local_limiter({"per_second": 20, "burst": 4})
+    assert local_limiter(RateLimit()) is None and local_limiter(None) is None
+    assert local_limiter(RateLimit(per_second=None, burst=3)) is None
+    built = local_limiter(RateLimit(per_second=20, burst=4))
     assert isinstance(built, LocalRateLimiter) and (built.per_second, built.burst) == (20.0, 4.0)
-    assert local_limiter({"per_second": 5}).burst == 1.0  # type: ignore[union-attr]
+    assert local_limiter(RateLimit(per_second=5)).burst == 1.0  # type: ignore[union-attr]

@@ -23,7 +23,7 @@ from app.core.config import get_settings
 from app.engine.ratelimit import LocalRateLimiter
 from app.engine.results import ListSink
 from app.engine.runner import FlowRunner
-from app.engine.specs import EnvironmentSpec, FlowSpec, RunOptions
+from app.engine.specs import EnvironmentSpec, FlowSpec, RateLimit, RunOptions
 from app.engine.transport import AiohttpTransport
 from app.runs.rate_limit import RedisRateLimiter, run_limiter
 from tests.engine.conftest import rows, step
@@ -185,8 +185,8 @@ async def test_an_unreachable_redis_falls_back_to_the_in_process_limit_and_warns
 
 
 async def test_the_executor_shares_the_limit_through_a_redis_broker_only():
-    rate = {"per_second": 5, "burst": 2}
-    assert run_limiter("redis://127.0.0.1:6379/0", 7, {}) is None  # no rate limit: no limiter at all
+    rate = RateLimit(per_second=5, burst=2)
+    assert run_limiter("redis://127.0.0.1:6379/0", 7, RateLimit()) is None  # no rate limit: no limiter at all
     shared = run_limiter("redis://127.0.0.1:6379/0", 7, rate)
     assert isinstance(shared, RedisRateLimiter) and shared.key("h:80") == "exile:rate:7:h:80"
     assert (shared.per_second, shared.burst) == (5.0, 2)
