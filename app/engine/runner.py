@@ -24,7 +24,7 @@ from app.engine.iterations import Iterations, RowSourceError
 from app.engine.masking import MIN_SECRET_LENGTH, Masker
 from app.engine.ratelimit import RateLimiter, local_limiter
 from app.engine.recorder import Recorder
-from app.engine.results import Counts, FlowOutcome, ResultSink
+from app.engine.results import Counts, FlowOutcome, ResultSink, describe_iterations
 from app.engine.snapshots import Snapshots
 from app.engine.specs import FlowSpec, RunOptions, SetupState
 from app.engine.statuses import NOT_FAILING, ResultStatus, RunStatus
@@ -198,13 +198,7 @@ class FlowRunner:
         return f"{where}step '{result.name}' {ended}: {why}"[:500]
 
     def _describe_iterations(self) -> str:
-        counted = self.iterations.passed + self.iterations.failed + self.iterations.error
-        parts = []
-        if self.iterations.failed:
-            parts.append(f"{self.iterations.failed} of {counted} iterations failed")
-        if self.iterations.error:
-            parts.append(f"{self.iterations.error} of {counted} iterations ended in error")
-        return f"{', '.join(parts)} (first: {self._describe_failure('step')})"
+        return describe_iterations(self.iterations, self._describe_failure("step"))
 
 
 async def run_flow(
