@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -90,6 +92,57 @@ async def _create_user(data):
             user = await create(session, data)
             await session.commit()
             return user.id
+    finally:
+        await dispose_engine()
+
+
+@app.command("import")
+def import_file(
+    kind: str = typer.Argument(..., help="curl (more formats: see POST /api/v1/projects/{id}/imports)."),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The file to import."),
+    project: int = typer.Option(..., "--project", help="The project to import into."),
+    user: str = typer.Option(..., "--as", help="Email of the user the import is made as (needs edit rights)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check everything, create nothing."),
+) -> None:
+    """Import a file into a project, through the same service as the API (permissions, validation, audit)."""
+    from app.core.errors import AppError
+    from app.interop.service import READERS
+
+    if kind not in READERS:
+        typer.echo(f"error: kind '{kind}' is not one of {', '.join(sorted(READERS))}", err=True)
+        raise typer.Exit(2)
+    try:
+        report = asyncio.run(_import(kind, file.read_bytes(), project, user, dry_run))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if exc.status_code == 422 else 1) from None
+    made = "would create" if dry_run else "created"
+    for what in ("cases", "scenarios", "environments"):
+        for item in getattr(report, what):
+            typer.echo(f"{made} {what[:-1]} {item.id or '-'} '{item.name}'")
+    for item in report.not_translated:
+        typer.echo(f"not translated: {item.location}: {item.source} ({item.reason})")
+
+
+async def _import(kind: str, data: bytes, project_id: int, email: str, dry_run: bool) -> Any:
+    from sqlalchemy import select
+
+    from app.auth.principal import Principal
+    from app.core.db import dispose_engine, get_session_factory
+    from app.core.errors import AppError
+    from app.interop import service
+    from app.models import User
+
+    try:
+        content = service.read(kind, data)
+        async with get_session_factory()() as session:
+            account = await session.scalar(select(User).where(User.email == email.strip().lower()))
+            if account is None or not account.is_active:
+                raise AppError(f"no active user with the email {email!r}", status_code=404)
+            report = await service.apply(session, Principal(user=account), project_id, content, dry_run)
+            if not dry_run:
+                await session.commit()
+            return report
     finally:
         await dispose_engine()
 
