@@ -386,7 +386,7 @@ def _auth(auth: Any, where: str, content: ProjectContent) -> dict[str, Any]:
     reason = f"auth type '{kind}' is not supported: set the header by hand"
     if kind in ("bearer", "apikey"):
         reason = f"auth type '{kind}' without its token or key"
-    content.skip(where, json.dumps(auth)[:2000], reason)
+    content.skip(where, f"auth type {kind}", reason)  # its values (passwords) stay out of the report
     return {"type": "none"}
 
 
@@ -547,7 +547,9 @@ class _Checks:
         return _assertion(subject, op, expected)
 
     def _legacy(self, expression: str) -> dict[str, Any]:
-        expression = expression.strip().rstrip(";")
+        expression = expression.strip().rstrip(";").strip()
+        while expression.startswith("(") and expression.endswith(")") and _balanced(expression[1:-1]):
+            expression = expression[1:-1].strip()
         if match := re.match(
             r"^(responseBody|pm\.response\.text\(\))\.(?:has|includes)\((" + _STRING + r")\)$", expression
         ):
@@ -558,8 +560,11 @@ class _Checks:
         left, op, right = match[1].strip(), _COMPARISONS[match[2]], match[3].strip()
         try:
             subject = self._subject(left)
-        except _NotTranslated:
-            subject, left, right, op = self._subject(right), right, left, _FLIPPED[op]
+        except _NotTranslated as exc:
+            try:  # `200 === responseCode.code`
+                subject, left, right, op = self._subject(right), right, left, _FLIPPED[op]
+            except _NotTranslated:
+                raise exc from None
         return _assertion(subject, op, self._value(right))
 
     def _value(self, text: str) -> Any:
@@ -618,9 +623,20 @@ def _regex(argument: str) -> str:
     return pattern
 
 
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _jsonpath(base: str, accessors: str) -> str:
     if not re.fullmatch(_ACCESSOR, accessors.strip()):
         raise _NotTranslated(f"'{accessors.strip()[:80]}' is not a plain path into the body")
+    if re.search(r"\.\s*length\s*$", accessors):
+        raise _NotTranslated("'.length' of a value: only `.to.have.lengthOf(N)` has a native equivalent")
     path = base
     for name, index in re.findall(r"\.\s*(" + _IDENT + r")|\[\s*(\d+|" + _STRING + r")\s*\]", accessors):
         if name:

@@ -1,0 +1,429 @@
+"""Postman collections (v2.0/v2.1) and environments become cases, scenarios and environments.
+
+The bench's order-flow collection imports and its scenario runs green against a local target with the
+bench's data rows; three more collections written in the shape of real public ones (Restful Booker,
+GitHub, Postman Echo) import with an exact "not translated" list, and a count shows that every meaningful
+script line is either a native check or a reported line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from app.interop import postman
+from app.interop.content import ProjectContent, UnreadableFile
+from app.models import ApiRequest, Environment, TestScenario
+from tests.conftest import assert_error, count_rows
+from tests.factories import project
+from tests.runs.conftest import wait_until_finished
+
+API = "/api/v1"
+FIXTURES = Path(__file__).parent / "fixtures" / "postman"
+BENCH_URL = "http://127.0.0.1:18080"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+async def upload(
+    api: httpx.AsyncClient, project_id: int, text: str, kind: str = "postman", **form: str
+) -> httpx.Response:
+    return await api.post(
+        f"{API}/projects/{project_id}/imports",
+        files={"file": ("collection.json", text.encode())},
+        data={"kind": kind, **form},
+    )
+
+
+# ---- the bench's order flow, run green --------------------------------------------------------------------------
+class OrderFlow:
+    """The bench target (nginx in ../shared/bench) with state: a token from login, an order for that token."""
+
+    def __init__(self) -> None:
+        self.tokens: set[str] = set()
+        self.orders: dict[str, int] = {}
+        self.paid: list[str] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/login", self.login)
+        app.router.add_post("/orders", self.create_order)
+        app.router.add_post("/pay", self.pay)
+        return app
+
+    async def login(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not body.get("username") or body.get("password") != "pw":
+            return web.json_response({"code": 401}, status=401)
+        token = f"tok-{body['username']}"
+        self.tokens.add(token)
+        return web.json_response({"code": 0, "data": {"token": token, "user_id": 42}})
+
+    async def create_order(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            return web.json_response({"code": 403}, status=403)
+        body = await request.json()
+        if not isinstance(body.get("qty"), int):  # `"qty": {{qty}}` in the raw body must stay a number
+            return web.json_response({"code": 400}, status=400)
+        order_id = f"o-{len(self.orders) + 1}"
+        self.orders[order_id] = body["qty"]
+        return web.json_response({"code": 0, "data": {"order_id": order_id, "amount": 100 * body["qty"]}})
+
+    async def pay(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("order_id") not in self.orders:
+            return web.json_response({"code": 404}, status=404)
+        self.paid.append(body["order_id"])
+        return web.json_response({"code": 0, "data": {"status": "PAID"}})
+
+
+@pytest.fixture
+async def order_target() -> AsyncIterator[tuple[OrderFlow, str]]:
+    target = OrderFlow()
+    runner = web.AppRunner(target.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield target, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+def bench_rows(count: int) -> list[dict[str, Any]]:
+    """The rows ../shared/bench/make_data.py writes (username,password,sku,qty), as a CSV reader gives them."""
+    return [
+        {"username": f"user{i}", "password": "pw", "sku": f"sku-{i % 50}", "qty": str(1 + i % 5)} for i in range(count)
+    ]
+
+
+async def test_the_bench_collection_imports_and_its_scenario_runs_green_with_the_bench_data(api, order_target):
+    target, url = order_target
+    text = fixture("order-flow.postman_collection.json")
+    assert text.count(BENCH_URL) == 3
+    proj = await project(api)
+    response = await upload(api, proj["id"], text.replace(BENCH_URL, url))
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert [case["name"] for case in report["cases"]] == ["login", "create order", "pay"]
+    assert [(s["key"], s["name"]) for s in report["scenarios"]] == [("collection", "order-flow")]
+    assert report["not_translated"] == []
+    login = (await api.get(f"{API}/cases/{report['cases'][0]['id']}")).json()
+    assert login["assertions"] == [
+        {"source": "status_code", "expression": None, "op": "eq", "expected": 200},
+        {"source": "body", "expression": "$.code", "op": "eq", "expected": 0},
+    ]
+    assert login["extractors"] == [{"name": "token", "source": "body", "expression": "$.data.token"}]
+    scenario_id = report["scenarios"][0]["id"]
+    rows = [{"variables": row} for row in bench_rows(5)]
+    assert (await api.put(f"{API}/scenarios/{scenario_id}/datasets", json=rows)).status_code == 200
+    started = await api.post(f"{API}/scenarios/{scenario_id}/runs", json={})
+    assert started.status_code == 202, started.text
+    run = await wait_until_finished(api, started.json()["id"])
+    assert run["status"] == "passed", run
+    assert run["iterations"]["passed"] == 5 and run["requests"]["passed"] == 15
+    assert sorted(target.orders.values()) == [1, 2, 3, 4, 5] and len(target.paid) == 5
+
+
+# ---- collections in the shape of real ones: exact reports ------------------------------------------------------
+STRUCTURE = re.compile(r"^(pm\.test\(.*(function\s*\(\s*\)|=>)\s*\{|[\s{}();]*)$")
+
+
+def script_lines(document: dict[str, Any]) -> Iterator[tuple[str, str, int]]:
+    """Every meaningful script line: (location, text, how many requests it runs around)."""
+
+    def requests(node: dict[str, Any]) -> int:
+        return 1 if "request" in node else sum(requests(child) for child in node.get("item", []))
+
+    def walk(node: dict[str, Any], where: str) -> Iterator[tuple[str, str, int]]:
+        for event in node.get("event", []):
+            for number, line in enumerate(event["script"]["exec"]):
+                text = line.strip()
+                if text and not text.startswith("//") and not STRUCTURE.match(text):
+                    yield f"{where}event[{event['listen']}].script.exec[{number}]", text, requests(node)
+        for index, child in enumerate(node.get("item", [])):
+            yield from walk(child, f"{where}item[{index}].")
+
+    yield from walk(document, "")
+
+
+def checks(content: ProjectContent) -> int:
+    return sum(
+        len(case.assertions) + len(case.extractors) + len(case.pre_processors) + len(case.post_processors)
+        for case in content.cases
+    )
+
+
+DECLARATION = re.compile(r"^(var|let|const) \w+ = (pm\.response\.json\(\)|JSON\.parse\(responseBody\));$")
+REPORTS = {
+    "restful-booker.postman_collection.json": [
+        ("variable[2]", "legacy: x"),
+        ("item[0].item[0].event[test].script.exec[8]", "pm.expect(jsonData).to.have.property('token');"),
+        ("item[0].item[0].event[test].script.exec[10]", 'console.log("token: " + jsonData.token);'),
+        ("item[1].item[0].request.url.query[2]", "checkin: 2014-03-13"),
+        ("item[1].item[0].event[test].script.exec[3]", 'tests["Has bookings"] = data.length > 0;'),
+        ("item[1].item[2].request.header[2]", "X-Debug: 1"),
+        (
+            "item[1].item[2].event[prerequest].script.exec[1]",
+            'pm.environment.set("checkin", new Date().toISOString().slice(0, 10));',
+        ),
+        ("item[1].item[2].event[test].script.exec[4]", "if (jsonData.booking.totalprice > 1000) {"),
+        ("item[1].item[2].event[test].script.exec[5]", "postman.setNextRequest(null);"),
+    ],
+    "github-api.postman_collection.json": [
+        (
+            "item[1].item[0].event[test].script.exec[4]",
+            "_.each(body.data.viewer.repositories.nodes, (repo) => pm.expect(repo.name).to.be.ok);",
+        ),
+        ("item[2].item[0].request.body.urlencoded[3]", "redirect_uri=http://localhost/cb"),
+        ("item[2].item[1].request.auth", "auth type oauth2"),
+    ],
+    "postman-echo.postman_collection.json": [
+        ("item[0].item[0].event[test].script.exec[2]", "var responseJSON;"),
+        (
+            "item[0].item[0].event[test].script.exec[3]",
+            "try { responseJSON = JSON.parse(responseBody); } catch (e) { }",
+        ),
+        (
+            "item[0].item[0].event[test].script.exec[4]",
+            "tests['args key contains argument passed as url parameter'] = ('test' in responseJSON.args);",
+        ),
+        ("item[0].item[2].request.body.formdata[1]", "avatar=@/Users/me/avatar.png"),
+        ("item[0].item[2].request.body.formdata[2]", "note=off"),
+        ("item[0].item[2].event[prerequest].script.exec[2]", "var now = Date.now();"),
+        ("item[0].item[3].request.body.urlencoded[1]", "name=bob"),
+        ("item[0].item[4].request.header[0]", "Bad Header: x"),
+        ("item[0].item[4].request.body.mode", "file"),
+        ("item[1].item[0].request.auth", "auth type digest"),
+    ],
+}
+CHECKS = {  # native checks made from the scripts (a folder's or the collection's count once per request)
+    "order-flow.postman_collection.json": 8,
+    "restful-booker.postman_collection.json": 18,
+    "github-api.postman_collection.json": 7 * 3 + 5 + 3,
+    "postman-echo.postman_collection.json": 11,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_every_meaningful_script_line_is_a_native_check_or_a_reported_line(name):
+    text = fixture(name)
+    document = json.loads(text)
+    content = postman.parse(text)
+    reported = {item.location for item in content.not_translated}
+    assert [(item.location, item.source.strip()) for item in content.not_translated] == REPORTS.get(name, [])
+    lines = list(script_lines(document))
+    translated = [(where, line, count) for where, line, count in lines if where not in reported]
+    assert reported <= {where for where, _, _ in lines} | {loc for loc in reported if ".script." not in loc}
+    # one check per translated line (per request it runs around), a declaration of the body makes none
+    expected = sum(count for _, line, count in translated if not DECLARATION.match(line))
+    assert checks(content) == expected == CHECKS[name]
+    script_reports = [loc for loc in reported if ".script." in loc]
+    assert len(translated) + len(script_reports) == len(lines)
+
+
+def test_folders_flatten_in_newmans_order_with_tags_inherited_auth_and_a_scenario_each():
+    content = postman.parse(fixture("github-api.postman_collection.json"))
+    assert [case.key for case in content.cases] == [
+        "item[0].item[0]", "item[0].item[1]", "item[1].item[0]", "item[1].item[1]",
+        "item[2].item[0]", "item[2].item[1]", "item[2].item[2]",
+    ]  # fmt: skip
+    assert [case.tags for case in content.cases] == [["Users"]] * 2 + [["GraphQL"]] * 2 + [["Apps"]] * 3
+    assert [(s.key, s.name, [step.case for step in s.steps]) for s in content.scenarios[1:]] == [
+        ("item[0]", "Users", ["item[0].item[0]", "item[0].item[1]"]),
+        ("item[1]", "GraphQL", ["item[1].item[0]", "item[1].item[1]"]),
+        ("item[2]", "Apps", ["item[2].item[0]", "item[2].item[1]", "item[2].item[2]"]),
+    ]
+    whole = content.scenarios[0]
+    assert whole.key == "collection" and len(whole.steps) == 7 and whole.variables == {"count": "5"}
+    assert whole.description == "REST v3 and GraphQL v4 requests for the GitHub API."
+    auths = [case.auth.model_dump(by_alias=True) for case in content.cases]
+    assert auths == [
+        {"type": "bearer", "token": "{{github_token}}"},  # from the collection
+        {"type": "none"},  # noauth on the request stops it
+        {"type": "bearer", "token": "{{github_token}}"},
+        {"type": "bearer", "token": "{{github_token}}"},
+        {"type": "none"},
+        {"type": "none"},  # the folder's oauth2: reported
+        {"type": "api_key", "key": "access_token", "value": "{{github_token}}", "in": "query"},
+    ]
+    user, public, graphql, templated, exchange, _, search = content.cases
+    assert public.url == "https://api.github.com/users/{{username}}"  # a path variable without a value
+    assert graphql.body.model_dump() == {
+        "mode": "json",
+        "content": {
+            "query": "query($n: Int!) { viewer { repositories(first: $n) { nodes { name } } } }",
+            "variables": {"n": 10},
+        },
+        "content_type": None,
+    }
+    assert templated.body.mode == "raw" and templated.body.content_type == "application/json"
+    assert json.loads(str(templated.body.content).replace("{{count}}", "5"))["variables"] == {"n": 5}
+    assert templated.headers == {}
+    assert exchange.body.model_dump()["content"] == {
+        "client_id": "{{client_id}}", "client_secret": "{{client_secret}}", "code": "{{code}}"
+    }  # fmt: skip
+    assert search.url == "https://api.github.com/search/code" and search.query == {"q": "addClass in:file"}
+    assert [a.model_dump(exclude_none=True) for a in user.assertions[2:]] == [
+        {"source": "status_code", "op": "eq", "expected": 200},
+        {"source": "body", "expression": "$.plan.name", "op": "in", "expected": ["free", "pro"]},
+        {"source": "body", "expression": "$.login", "op": "regex", "expected": "(?i)^[a-z0-9-]+$"},
+        {"source": "body", "expression": "$.email", "op": "ne"},
+    ]
+    assert [e.model_dump(exclude_none=True) for e in user.extractors] == [
+        {"name": "remaining", "source": "header", "expression": "X-RateLimit-Remaining"},
+        {"name": "login", "source": "body", "expression": "$.login"},
+    ]
+
+
+def test_request_parts_of_a_v2_0_collection_and_legacy_scripts():
+    content = postman.parse(fixture("postman-echo.postman_collection.json"))
+    get, raw, form, put, upload_file, digest, bearer = content.cases
+    assert get.url == "https://postman-echo.com/get" and get.query == {"foo1": "bar1", "foo2": "bar2"}
+    assert [a.model_dump(exclude_none=True) for a in get.assertions] == [
+        {"source": "status_code", "op": "eq", "expected": 200},
+        {"source": "text", "op": "contains", "expected": "args"},
+    ]
+    assert [e.model_dump(exclude_none=True) for e in get.extractors] == [
+        {"name": "foo", "source": "body", "expression": "$.args.foo1"}
+    ]
+    assert raw.body.model_dump() == {
+        "mode": "raw", "content": "Duis posuere augue vel cursus pharetra.", "content_type": "text/plain"
+    }  # fmt: skip
+    assert [a.model_dump(exclude_none=True) for a in raw.assertions][1] == {
+        "source": "header", "expression": "Content-Type", "op": "eq", "expected": "text/plain"
+    }  # fmt: skip
+    assert form.body.model_dump() == {"mode": "form", "content": {"strange": "{{strange}}"}, "content_type": None}
+    assert form.headers == {}  # the engine writes multipart's Content-Type with its boundary
+    assert [p.model_dump(exclude_none=True) for p in form.pre_processors] == [
+        {"type": "set", "name": "strange", "value": "boom"},
+        {"type": "set", "name": "attempt", "value": 1},
+    ]
+    assert put.url == "https://postman-echo.com/put/profile" and put.query == {"verbose": "1"}
+    assert put.headers == {"X-Trace": "abc"} and put.body.model_dump()["content"] == {"name": "amy"}
+    assert upload_file.body.mode == "none" and upload_file.headers == {}
+    assert digest.auth.type == "none"
+    assert bearer.url == "http://postman-echo.com/headers"
+    assert bearer.auth.model_dump() == {"type": "bearer", "token": "{{echo_token}}"}
+
+
+def test_restful_booker_path_variables_query_literal_sets_and_template_expectations():
+    content = postman.parse(fixture("restful-booker.postman_collection.json"))
+    token, ids, booking, create, patch, delete, ping = content.cases
+    assert content.scenarios[0].variables == {"baseUrl": "https://restful-booker.herokuapp.com", "bookingid": ""}
+    assert ids.query == {"firstname": "sally", "lastname": "brown"}
+    assert booking.url == "{{baseUrl}}/booking/1"
+    assert token.body.model_dump()["content"] == {"username": "{{username}}", "password": "{{password}}"}
+    assert [p.model_dump(exclude_none=True) for p in create.pre_processors] == [
+        {"type": "set", "name": "firstname", "value": "Jim"}
+    ]
+    assert create.assertions[0].model_dump(exclude_none=True) == {
+        "source": "body", "expression": "$.booking.firstname", "op": "eq", "expected": "{{firstname}}"
+    }  # fmt: skip
+    assert patch.auth.model_dump() == {"type": "basic", "username": "admin", "password": "password123"}
+    assert patch.body.model_dump() == {"mode": "json", "content": {"firstname": "James"}, "content_type": None}
+    assert delete.headers == {"Cookie": "token={{token}}"} and ping.tags == []
+    assert [s.key for s in content.scenarios] == ["collection", "item[0]", "item[1]"]
+
+
+async def test_a_collection_imports_through_the_endpoint_with_its_report(api):
+    proj = await project(api)
+    response = await upload(api, proj["id"], fixture("restful-booker.postman_collection.json"))
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert len(report["cases"]) == 7 and all(case["id"] for case in report["cases"])
+    assert [s["name"] for s in report["scenarios"]] == ["Restful Booker", "Auth", "Booking"]
+    assert len(report["not_translated"]) == len(REPORTS["restful-booker.postman_collection.json"])
+    steps = (await api.get(f"{API}/scenarios/{report['scenarios'][2]['id']}/steps")).json()
+    assert [step["case_id"] for step in steps] == [case["id"] for case in report["cases"][1:6]]
+
+
+# ---- environments -------------------------------------------------------------------------------------------------
+ENVIRONMENT = {
+    "id": "5f1a7c1e-3b2d-4c55-9f0e-1d2c3b4a5f6e",
+    "name": "Restful Booker (staging)",
+    "values": [
+        {"key": "baseUrl", "value": "https://staging.example.com", "type": "default", "enabled": True},
+        {"key": "username", "value": "admin", "type": "default", "enabled": True},
+        {"key": "password", "value": "password123", "type": "default", "enabled": True},
+        {"key": "api_key", "value": "k-2f9c81d0", "type": "default", "enabled": True},
+        {"key": "pin", "value": "8731-2209", "type": "secret", "enabled": True},
+        {"key": "token", "value": "", "type": "default", "enabled": True},
+        {"key": "old_host", "value": "x", "type": "default", "enabled": False},
+    ],
+    "_postman_variable_scope": "environment",
+}
+
+
+def test_an_environment_file_sends_secret_looking_values_to_secret_variables():
+    content = postman.parse_environment(json.dumps(ENVIRONMENT))
+    [environment] = content.environments
+    assert environment.name == "Restful Booker (staging)"
+    assert environment.variables == {"baseUrl": "https://staging.example.com", "username": "admin", "token": ""}
+    assert environment.secret_variables == {"password": "password123", "api_key": "k-2f9c81d0", "pin": "8731-2209"}
+    assert [(item.location, item.source) for item in content.not_translated] == [
+        ("values[5]", "token"),  # looks secret, too short for a secret: kept as a variable, and said so
+        ("values[6]", "old_host"),
+    ]
+
+
+async def test_an_environment_imports_through_the_endpoint_and_its_secrets_are_write_only(api):
+    proj = await project(api)
+    response = await upload(api, proj["id"], json.dumps(ENVIRONMENT), kind="postman_environment")
+    assert response.status_code == 201, response.text
+    [created] = response.json()["environments"]
+    environment = (await api.get(f"{API}/environments/{created['id']}")).json()
+    assert environment["variables"]["baseUrl"] == "https://staging.example.com"
+    assert set(environment["secret_variables"]) == {"password", "api_key", "pin"}
+    assert "password123" not in json.dumps(environment)
+
+
+# ---- files that cannot be read --------------------------------------------------------------------------------
+V21 = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+V1 = "https://schema.getpostman.com/json/collection/v1.0.0/collection.json"
+
+
+def collection(schema: str = V21, **fields: Any) -> str:
+    return json.dumps({"info": {"name": "x", "schema": schema}, **fields})
+
+
+EMPTY_FOLDER_ITEM = [{"name": "f", "item": [{"name": "r", "request": {"url": "/a"}}, {"name": "empty"}]}]
+BAD = [
+    ("", "$", "got nothing"),
+    ("{not json", "$", "JSON"),
+    ("[1, 2]", "$", "JSON object with `info`"),
+    ('{"item": []}', "info", "`info`"),
+    ('{"name": "old", "order": [], "requests": [], "folders": []}', "info", "v1 collection"),
+    (collection(V1, item=[]), "info.schema", V21),
+    (collection("https://example.com/other.json", item=[]), "info.schema", V21),
+    (collection(), "item", "a list of requests"),
+    (collection(item=EMPTY_FOLDER_ITEM), "item[0].item[1]", "`request`"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "expected"), BAD)
+def test_an_unreadable_collection_names_where_and_what_was_expected(text, where, expected):
+    with pytest.raises(UnreadableFile) as raised:
+        postman.parse(text)
+    assert raised.value.where == where and expected in raised.value.expected
+
+
+async def test_unreadable_files_get_422_through_the_endpoint_and_create_nothing(api):
+    proj = await project(api)
+    for text, where, _ in BAD:
+        error = assert_error(await upload(api, proj["id"], text), 422, "file_not_readable")
+        assert f"at {where}:" in error["message"], (text, error)
+    for text in ("", '{"name": "no values"}', '{"values": [{"value": "no key"}]}'):
+        error = assert_error(await upload(api, proj["id"], text, kind="postman_environment"), 422, "file_not_readable")
+        assert "postman_environment" in error["message"]
+    assert await count_rows(ApiRequest) == 0
+    assert await count_rows(TestScenario) == 0
+    assert await count_rows(Environment) == 0
