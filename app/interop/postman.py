@@ -16,8 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel, ValidationError
+
 from app.engine.masking import MIN_SECRET_LENGTH
-from app.engine.specs import HEADER_NAME, VARIABLE_NAME, check_jsonpath, check_regex
+from app.engine.specs import (
+    HEADER_NAME,
+    VARIABLE_NAME,
+    Assertion,
+    Extractor,
+    SetProcessor,
+    check_jsonpath,
+    check_regex,
+)
 from app.interop.content import (
     CaseContent,
     EnvironmentContent,
@@ -96,10 +106,11 @@ class _Reader:
             if not isinstance(item, dict):
                 raise UnreadableFile(location, "a request or a folder (an object)")
             if "request" in item:
-                keys.append(self.request(item, location, scope, tags))
+                if (key := self.request(item, location, scope, tags)) is not None:
+                    keys.append(key)
             elif isinstance(item.get("item"), list):
                 inner = _Scope(
-                    auth=item["auth"] if item.get("auth") is not None else scope.auth,
+                    auth=_own_auth(item.get("auth"), scope.auth),
                     events=scope.events + _events(item.get("event"), f"{location}.event", self.content),
                 )
                 name = str(item.get("name") or f"folder {index}").strip()[:64] or f"folder {index}"
@@ -108,7 +119,7 @@ class _Reader:
                 raise UnreadableFile(location, "a request (`request`) or a folder (`item`)")
         return keys
 
-    def request(self, item: dict[str, Any], where: str, scope: _Scope, tags: list[str]) -> str:
+    def request(self, item: dict[str, Any], where: str, scope: _Scope, tags: list[str]) -> str | None:
         content = self.content
         request = item["request"]
         if isinstance(request, str):  # v2.0 allows a bare URL
@@ -119,8 +130,7 @@ class _Reader:
         url, query = _url(request.get("url"), f"{where}.request.url", content)
         headers = _headers(request.get("header"), f"{where}.request.header", content)
         body = _body(request.get("body"), f"{where}.request.body", headers, content)
-        own_auth = request.get("auth")
-        auth = _auth(own_auth if own_auth is not None else scope.auth, f"{where}.request.auth", content)
+        auth = _auth(_own_auth(request.get("auth"), scope.auth), f"{where}.request.auth", content)
         checks = _Checks()
         events = scope.events + _events(item.get("event"), f"{where}.event", content)
         for listen, location, lines in events:
@@ -133,8 +143,8 @@ class _Reader:
                     content.skip(line_where, line, reason)
         name = str(item.get("name") or f"{method} {url}").strip()[:200] or method
         description = _text(item.get("description") or request.get("description"))[:20_000]
-        content.cases.append(
-            CaseContent(
+        try:
+            case = CaseContent(
                 key=where,
                 name=name,
                 description=description,
@@ -150,7 +160,12 @@ class _Reader:
                 post_processors=checks.post,
                 tags=tags,
             )
-        )
+        except ValidationError as exc:  # a URL Exile cannot send, say: this request is left out, and said so
+            first = exc.errors()[0]
+            field_name = ".".join(str(part) for part in first["loc"])
+            content.skip(where, f"{method} {url}", f"not a valid case ({field_name}: {first['msg']}): left out")
+            return None
+        content.cases.append(case)
         return where
 
 
@@ -358,6 +373,13 @@ def _body(value: Any, where: str, headers: dict[str, str], content: ProjectConte
     return {"mode": "none"}
 
 
+def _own_auth(own: Any, inherited: Any) -> Any:
+    """A request's or folder's auth; none given or `inherit` takes the parent's (`noauth` stops it)."""
+    if own is None or (isinstance(own, dict) and own.get("type") in (None, "inherit")):
+        return inherited
+    return own
+
+
 def _auth_values(auth: dict[str, Any], kind: str) -> dict[str, Any]:
     values = auth.get(kind)
     if isinstance(values, dict):  # v2.0: {"token": "..."}
@@ -416,7 +438,7 @@ _OPS = {
     "have.string": "contains", "above": "gt", "greaterThan": "gt", "gt": "gt", "below": "lt",
     "lessThan": "lt", "lt": "lt", "at.least": "ge", "least": "ge", "gte": "ge", "at.most": "le",
     "most": "le", "lte": "le", "oneOf": "in", "lengthOf": "length", "length": "length", "match": "regex",
-    "a": "type", "an": "type",
+    "a": "type", "an": "type", "within": "between",
 }  # fmt: skip
 _COMPARISONS = {"===": "eq", "==": "eq", "!==": "ne", "!=": "ne", "<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
 _FLIPPED = {"lt": "gt", "gt": "lt", "le": "ge", "ge": "le", "eq": "eq", "ne": "ne"}
@@ -446,6 +468,14 @@ class _Checks:
         try:
             for statement in statements:
                 self._statement(statement, listen)
+            for model, made, before in (
+                (Assertion, self.assertions, saved[0]),
+                (Extractor, self.extractors, saved[1]),
+                (SetProcessor, self.pre, saved[2]),
+                (SetProcessor, self.post, saved[3]),
+            ):
+                for check in made[len(before) :]:
+                    _valid(model, check)
         except _NotTranslated as exc:
             self.assertions, self.extractors, self.pre, self.post, self.aliases = saved
             return str(exc)
@@ -537,7 +567,12 @@ class _Checks:
             if key not in _OPS:
                 raise _NotTranslated(f"the check '.{key}(...)' has no native equivalent")
             op = _OPS[key]
-            expected = _regex(argument) if op == "regex" else self._value(argument)
+            if op == "regex":
+                expected = _regex(argument)
+            elif op == "between":  # .within(low, high)
+                expected = [self._value(bound) for bound in _statements(argument.replace(",", ";"))]
+            else:
+                expected = self._value(argument)
             if op == "type" and expected not in _TYPES:
                 raise _NotTranslated(f"the type {expected!r} has no native equivalent")
         if negate:
@@ -650,6 +685,14 @@ def _jsonpath(base: str, accessors: str) -> str:
     except ValueError as exc:
         raise _NotTranslated(str(exc)) from None
     return path
+
+
+def _valid(model: type[BaseModel], check: dict[str, Any]) -> None:
+    """A translated check the API would refuse (a length that is not a number...) is reported instead."""
+    try:
+        model.model_validate(check)
+    except ValidationError as exc:
+        raise _NotTranslated(f"no valid native check: {exc.errors()[0]['msg']}") from None
 
 
 def _assertion(subject: dict[str, Any], op: str, expected: Any) -> dict[str, Any]:

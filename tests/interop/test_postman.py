@@ -162,7 +162,10 @@ def checks(content: ProjectContent) -> int:
     )
 
 
-DECLARATION = re.compile(r"^(var|let|const) \w+ = (pm\.response\.json\(\)|JSON\.parse\(responseBody\));$")
+# a name for the body or a part of it (`let first = album.tracks.items[0];`): no check of its own
+DECLARATION = re.compile(
+    r"^(var|let|const) \w+ = (pm\.response\.json\(\)|JSON\.parse\(responseBody\)|\w+(\.\w+|\[\d+\])*);$"
+)
 REPORTS = {
     "restful-booker.postman_collection.json": [
         ("variable[2]", "legacy: x"),
@@ -204,12 +207,39 @@ REPORTS = {
         ("item[0].item[4].request.body.mode", "file"),
         ("item[1].item[0].request.auth", "auth type digest"),
     ],
+    "swagger-petstore.postman_collection.json": [
+        (
+            "item[0].item[0].event[test].script.exec[10]",
+            "const schema = { type: 'object', required: ['id', 'name'] };",
+        ),
+        (
+            "item[0].item[0].event[test].script.exec[11]",
+            "pm.test('schema', () => pm.response.to.have.jsonSchema(schema));",
+        ),
+        ("item[0].item[1].event[test].script.exec[3]", "pm.expect(pets.length).to.be.above(0);"),
+        ("item[0].item[2].request.body.formdata[1]", "file=@[]"),
+        ("item[0].item[3].request.header[0]", "api_key: <string>"),
+    ],
+    "spotify-web-api.postman_collection.json": [
+        (
+            "item[0].item[0].event[test].script.exec[4]",
+            'pm.environment.set("token_expiry", Date.now() + data.expires_in * 1000);',
+        ),
+        ("item[1].event[test].script.exec[0]", "if (pm.response.code === 401) {"),
+        ("item[1].event[test].script.exec[1]", "console.warn('token expired');"),
+        (
+            "item[1].item[0].event[test].script.exec[6]",
+            "pm.expect(album.tracks.total).to.be.at.most(album.total_tracks);",
+        ),
+    ],
 }
 CHECKS = {  # native checks made from the scripts (a folder's or the collection's count once per request)
     "order-flow.postman_collection.json": 8,
     "restful-booker.postman_collection.json": 18,
     "github-api.postman_collection.json": 7 * 3 + 5 + 3,
     "postman-echo.postman_collection.json": 11,
+    "swagger-petstore.postman_collection.json": 6 + 5 + 2 + 5,
+    "spotify-web-api.postman_collection.json": 3 + 2 + 4,
 }
 
 
@@ -332,6 +362,56 @@ def test_restful_booker_path_variables_query_literal_sets_and_template_expectati
     assert patch.body.model_dump() == {"mode": "json", "content": {"firstname": "James"}, "content_type": None}
     assert delete.headers == {"Cookie": "token={{token}}"} and ping.tags == []
     assert [s.key for s in content.scenarios] == ["collection", "item[0]", "item[1]"]
+
+
+def test_petstore_inherits_api_key_auth_keeps_repeated_query_values_and_raw_xml():
+    content = postman.parse(fixture("swagger-petstore.postman_collection.json"))
+    add, find, image, delete, login, update = content.cases
+    api_key = {"type": "api_key", "key": "api_key", "value": "{{apiKey}}", "in": "header"}
+    assert [case.auth.model_dump(by_alias=True) for case in content.cases] == [api_key] * 4 + [{"type": "none"}] * 2
+    assert [p.model_dump(exclude_none=True) for p in find.pre_processors] == [
+        {"type": "set", "name": "petName", "value": "doggie"}  # the collection's pre-request script, per request
+    ]
+    assert find.query == {"status": ["available", "pending"]}
+    assert image.url == "{{baseUrl}}/pet/{{petId}}/uploadImage" and image.body.content == {
+        "additionalMetadata": "front view"
+    }
+    assert delete.url == "{{baseUrl}}/pet/{{petId}}" and delete.headers == {}
+    assert login.query == {"username": "{{username}}", "password": "{{password}}"}
+    assert [e.model_dump(exclude_none=True) for e in login.extractors] == [{"name": "session", "source": "text"}]
+    assert update.body.model_dump() == {
+        "mode": "raw", "content": "<user><username>theUser</username></user>", "content_type": "application/xml"
+    }  # fmt: skip
+    assert add.body.mode == "json" and add.headers == {"Accept": "application/json"}
+
+
+def test_what_the_api_would_refuse_is_reported_not_a_422():
+    lines = [
+        'pm.expect(pm.response.json().a).to.have.lengthOf("x");',
+        "pm.expect(pm.response.json().a).to.match(/(a)\\1/);",
+        "pm.expect(pm.response.json().items).to.have.lengthOf(2);",
+    ]
+    text = collection(
+        item=[
+            {"name": "a", "request": {"url": "{{b}}/x y"}, "event": [{"listen": "test", "script": {"exec": lines}}]},
+            {"name": "ftp", "request": {"url": "ftp://h/x", "method": "GET"}},
+            {"name": "copy", "request": {"url": "http://h/x", "method": "COPY"}},
+        ]
+    )
+    content = postman.parse(text)
+    [case] = content.cases
+    assert case.url == "{{b}}/x%20y"
+    assert [a.model_dump(exclude_none=True) for a in case.assertions] == [
+        {"source": "body", "expression": "$.items", "op": "length", "expected": 2}
+    ]
+    assert [(item.location, item.source) for item in content.not_translated] == [
+        ("item[0].event[test].script.exec[0]", lines[0]),
+        ("item[0].event[test].script.exec[1]", lines[1]),
+        ("item[1]", "GET ftp://h/x"),
+        ("item[2]", "COPY http://h/x"),
+    ]
+    assert "RE2" in content.not_translated[1].reason and "HTTP method" in content.not_translated[3].reason
+    assert [step.case for step in content.scenarios[0].steps] == ["item[0]"]
 
 
 async def test_a_collection_imports_through_the_endpoint_with_its_report(api):
