@@ -41,7 +41,17 @@ SCHEMAS = {
     "v2.0.0": "https://schema.getpostman.com/json/collection/v2.0.0/collection.json",
     "v2.1.0": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
 }
-_SECRET_KEY = re.compile(r"pass(word)?|passwd|pwd|token|secret|api[_-]?key|key|credential|private|auth", re.I)
+_SECRET_WORDS = {
+    "password", "passwd", "pwd", "pass", "passphrase", "token", "secret", "key", "apikey", "credential",
+    "credentials", "private", "auth", "authorization", "bearer", "jwt", "cookie", "session", "signature",
+}  # fmt: skip
+
+
+def _looks_secret(key: str) -> bool:
+    """`password`, `api_key`, `clientSecret`, `X-Api-Key`, `accessToken`: a word of the key names a secret."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)
+    joined = key.lower().replace("-", "").replace("_", "")
+    return any(word.lower() in _SECRET_WORDS for word in words) or joined in _SECRET_WORDS
 
 
 # ---- collection ------------------------------------------------------------------------------------------------
@@ -141,6 +151,19 @@ class _Reader:
                 if reason and line_where not in self.reported:
                     self.reported.add(line_where)
                     content.skip(line_where, line, reason)
+        examples = item.get("response")
+        if isinstance(examples, list) and examples:
+            content.skip(f"{where}.response", f"{len(examples)} saved example(s)", "saved examples are not imported")
+        follow = True
+        behaviour = item.get("protocolProfileBehavior")
+        if isinstance(behaviour, dict):
+            for option, setting in behaviour.items():
+                if option == "followRedirects" and isinstance(setting, bool):
+                    follow = setting
+                elif option != "disableBodyPruning":  # a GET's body is always sent here
+                    content.skip(
+                        f"{where}.protocolProfileBehavior.{option}", setting, "a request setting not supported"
+                    )
         name = str(item.get("name") or f"{method} {url}").strip()[:200] or method
         description = _text(item.get("description") or request.get("description"))[:20_000]
         try:
@@ -159,6 +182,7 @@ class _Reader:
                 pre_processors=checks.pre,
                 post_processors=checks.post,
                 tags=tags,
+                follow_redirects=follow,
             )
         except ValidationError as exc:  # a URL Exile cannot send, say: this request is left out, and said so
             first = exc.errors()[0]
@@ -783,7 +807,7 @@ def parse_environment(text: str) -> ProjectContent:
         if entry.get("enabled") is False or entry.get("disabled"):
             content.skip(where, f"{key}", "a disabled value")
             continue
-        if entry.get("type") == "secret" or _SECRET_KEY.search(key):
+        if entry.get("type") == "secret" or _looks_secret(key):
             if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
                 secrets[key] = value
                 continue

@@ -187,6 +187,7 @@ REPORTS = {
             "_.each(body.data.viewer.repositories.nodes, (repo) => pm.expect(repo.name).to.be.ok);",
         ),
         ("item[2].item[0].request.body.urlencoded[3]", "redirect_uri=http://localhost/cb"),
+        ("item[2].item[0].protocolProfileBehavior.strictSSL", "False"),
         ("item[2].item[1].request.auth", "auth type oauth2"),
     ],
     "postman-echo.postman_collection.json": [
@@ -216,6 +217,7 @@ REPORTS = {
             "item[0].item[0].event[test].script.exec[11]",
             "pm.test('schema', () => pm.response.to.have.jsonSchema(schema));",
         ),
+        ("item[0].item[0].response", "1 saved example(s)"),
         ("item[0].item[1].event[test].script.exec[3]", "pm.expect(pets.length).to.be.above(0);"),
         ("item[0].item[2].request.body.formdata[1]", "file=@[]"),
         ("item[0].item[3].request.header[0]", "api_key: <string>"),
@@ -301,6 +303,7 @@ def test_folders_flatten_in_newmans_order_with_tags_inherited_auth_and_a_scenari
     assert exchange.body.model_dump()["content"] == {
         "client_id": "{{client_id}}", "client_secret": "{{client_secret}}", "code": "{{code}}"
     }  # fmt: skip
+    assert exchange.follow_redirects is False and user.follow_redirects is True
     assert search.url == "https://api.github.com/search/code" and search.query == {"q": "addClass in:file"}
     assert [a.model_dump(exclude_none=True) for a in user.assertions[2:]] == [
         {"source": "status_code", "op": "eq", "expected": 200},
@@ -433,6 +436,7 @@ ENVIRONMENT = {
     "values": [
         {"key": "baseUrl", "value": "https://staging.example.com", "type": "default", "enabled": True},
         {"key": "username", "value": "admin", "type": "default", "enabled": True},
+        {"key": "author", "value": "jane doe", "type": "default", "enabled": True},  # not an "auth" key
         {"key": "password", "value": "password123", "type": "default", "enabled": True},
         {"key": "api_key", "value": "k-2f9c81d0", "type": "default", "enabled": True},
         {"key": "pin", "value": "8731-2209", "type": "secret", "enabled": True},
@@ -447,11 +451,13 @@ def test_an_environment_file_sends_secret_looking_values_to_secret_variables():
     content = postman.parse_environment(json.dumps(ENVIRONMENT))
     [environment] = content.environments
     assert environment.name == "Restful Booker (staging)"
-    assert environment.variables == {"baseUrl": "https://staging.example.com", "username": "admin", "token": ""}
+    assert environment.variables == {
+        "baseUrl": "https://staging.example.com", "username": "admin", "author": "jane doe", "token": ""
+    }  # fmt: skip
     assert environment.secret_variables == {"password": "password123", "api_key": "k-2f9c81d0", "pin": "8731-2209"}
     assert [(item.location, item.source) for item in content.not_translated] == [
-        ("values[5]", "token"),  # looks secret, too short for a secret: kept as a variable, and said so
-        ("values[6]", "old_host"),
+        ("values[6]", "token"),  # looks secret, too short for a secret: kept as a variable, and said so
+        ("values[7]", "old_host"),
     ]
 
 
