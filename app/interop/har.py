@@ -336,52 +336,54 @@ def _case(draft: _Draft) -> CaseContent:
 
 
 # ---- correlation ---------------------------------------------------------------------------------------------------
+_WORD_START = re.compile(r"(?<!\w)|(?!\w)")  # where a value may start: not in the middle of a word
+_INSIDE_WORD = re.compile(r"\w\w")  # a value ending here would cut a word in two
+
+
 @dataclass
 class _Produced:
     draft: _Draft
-    path: list[str | int]
+    path: tuple[str | int, ...]
     variable: str | None = None  # given when a later request first uses the value
 
 
 class _Correlator:
     def __init__(self) -> None:
-        self.by_prefix: dict[str, list[tuple[str, _Produced]]] = {}  # first 8 characters -> values, longest first
         self.values: dict[str, _Produced] = {}
+        self.lengths: dict[
+            str, list[int]
+        ] = {}  # first 8 characters -> the lengths of values starting so, longest first
         self.sent: set[str] = set()  # whole values earlier requests sent: those came from the client
         self.names: set[str] = set()
+        self.suffixes: dict[str, int] = {}  # the next number to try after a name, so naming stays linear
 
     def produce(self, draft: _Draft) -> None:
-        for value, path in _leaves(draft.response, []):
+        for value, path in _leaves(draft.response):
             if value in self.values or value in self.sent:
                 continue
-            produced = _Produced(draft, path)
-            self.values[value] = produced
-            bucket = self.by_prefix.setdefault(value[:_PREFIX], [])
-            bucket.append((value, produced))
-            bucket.sort(key=lambda item: -len(item[0]))
+            self.values[value] = _Produced(draft, path)
+            lengths = self.lengths.setdefault(value[:_PREFIX], [])
+            if len(value) not in lengths:
+                lengths.append(len(value))
+                lengths.sort(reverse=True)
 
     def template(self, text: str) -> str:
         """`text` with every produced value standing on word boundaries replaced by its `{{variable}}`."""
         if len(text) < MIN_VALUE_LENGTH or not self.values:
             return text
         pieces: list[str] = []
-        start = position = 0
-        while position <= len(text) - MIN_VALUE_LENGTH:
-            match = None
-            if position == 0 or not (text[position - 1].isalnum() and text[position].isalnum()):
-                for value, produced in self.by_prefix.get(text[position : position + _PREFIX], ()):
-                    end = position + len(value)
-                    if text.startswith(value, position) and (
-                        end == len(text) or not (text[end].isalnum() and value[-1].isalnum())
-                    ):
-                        match = value, produced
-                        break
-            if match is None:
-                position += 1
+        start = 0
+        for boundary in _WORD_START.finditer(text):
+            position = boundary.start()
+            if position < start or position > len(text) - MIN_VALUE_LENGTH:
                 continue
-            value, produced = match
-            pieces.append(text[start:position] + "{{" + self.variable(produced) + "}}")
-            position = start = position + len(value)
+            for length in self.lengths.get(text[position : position + _PREFIX], ()):
+                end = position + length
+                produced = self.values.get(text[position:end]) if end <= len(text) else None
+                if produced is not None and not _INSIDE_WORD.fullmatch(text, end - 1, end + 1):
+                    pieces.append(text[start:position] + "{{" + self.variable(produced) + "}}")
+                    start = end
+                    break
         return "".join(pieces) + text[start:] if pieces else text
 
     def variable(self, produced: _Produced) -> str:
@@ -389,10 +391,11 @@ class _Correlator:
             key = next((part for part in reversed(produced.path) if isinstance(part, str)), "value")
             base = re.sub(r"[^A-Za-z0-9_]+", "_", key).strip("_")[:60] or "value"
             base = base if base[0].isalpha() or base[0] == "_" else f"v_{base}"
-            name, suffix = base, 2
+            name, suffix = base, self.suffixes.get(base, 2)
             while name in self.names:
                 name, suffix = f"{base}_{suffix}", suffix + 1
             self.names.add(name)
+            self.suffixes[base] = suffix
             produced.variable = name
             produced.draft.extractors.append({"name": name, "source": "body", "expression": _jsonpath(produced.path)})
         return produced.variable
@@ -436,19 +439,20 @@ def _correlate(drafts: list[_Draft]) -> None:
         correlator.produce(draft)
 
 
-def _leaves(value: Any, path: list[str | int]) -> list[tuple[str, list[str | int]]]:
+def _leaves(document: Any) -> list[tuple[str, tuple[str | int, ...]]]:
     """The values of a JSON document long enough to correlate, with their paths, in document order."""
-    found: list[tuple[str, list[str | int]]] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found.extend(_leaves(item, [*path, str(key)]))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found.extend(_leaves(item, [*path, index]))
-    elif isinstance(value, str | int) and not isinstance(value, bool):
-        text = str(value)
-        if MIN_VALUE_LENGTH <= len(text) <= _MAX_VALUE_LENGTH and "{{" not in text:
-            found.append((text, path))
+    found: list[tuple[str, tuple[str | int, ...]]] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((item, (*path, str(key))) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((value[index], (*path, index)) for index in range(len(value) - 1, -1, -1))
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if MIN_VALUE_LENGTH <= len(text) <= _MAX_VALUE_LENGTH and "{{" not in text:
+                found.append((text, path))
     return found
 
 
@@ -459,7 +463,7 @@ def _sent_values(draft: _Draft) -> list[str]:
         values += [str(v) for v in value] if isinstance(value, list) else [str(value)]
     body = draft.body
     if body["mode"] == "json":
-        values += [text for text, _ in _leaves(body["content"], [])]
+        values += [text for text, _ in _leaves(body["content"])]
     elif body["mode"] == "raw":
         values.append(body["content"])
     elif body["mode"] in ("urlencoded", "form"):
@@ -467,7 +471,7 @@ def _sent_values(draft: _Draft) -> list[str]:
     return values
 
 
-def _jsonpath(path: list[str | int]) -> str:
+def _jsonpath(path: tuple[str | int, ...]) -> str:
     """An RFC 9535 normalized-style path: `$.data.token`, `$.items[0].id`, `$["odd key"]`."""
     parts = ["$"]
     for part in path:
