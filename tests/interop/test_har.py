@@ -289,7 +289,7 @@ def test_values_are_correlated_in_query_body_and_path_but_not_short_ones_or_ones
                     origin,
                     "PUT",
                     f"/orders/{order_id}/pay",
-                    headers(**{"x-session": "session-0123456789"}),
+                    headers(**{"x-session": "session-0123456789", "x-trace": f"t/{order_id}9"}),
                     post={
                         "mimeType": "application/json",
                         "text": json.dumps(
@@ -310,6 +310,7 @@ def test_values_are_correlated_in_query_body_and_path_but_not_short_ones_or_ones
     ]
     assert read.url == f"{origin}/orders/{{{{id}}}}" and read.query == {"ref": "{{id}}", "qty": "2"}
     assert pay.url == f"{origin}/orders/{{{{id}}}}/pay" and pay.headers["x-session"] == "{{odd_key}}"
+    assert pay.headers["x-trace"] == f"t/{order_id}9"  # inside a longer word: not the same value
     # a whole number keeps its type through "{{n}}"; the e-mail came from the client, 2 is too short to match
     assert pay.body.content == {"order": "{{id}}", "n": "{{n}}", "qty": 2, "email": "amy.tester@example.com"}
     assert har.parse(json.dumps(document)).scenarios[0].name == "HAR capture of 127.0.0.1:8080"  # no page title
@@ -334,6 +335,39 @@ def test_a_base64_answer_is_read_and_a_redirect_is_not_followed():
     assert ("log.entries[2].request.url", "ws://127.0.0.1:8080/ws") in [
         (item.location, item.source) for item in content.not_translated
     ]
+
+
+def test_chrome_multipart_text_is_read_and_other_bodies_are_sent_as_they_were():
+    origin = "http://127.0.0.1:8080"
+    boundary = "----WebKitFormBoundaryABC"
+    multipart = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nmy notes\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="doc"; filename="a.pdf"\r\n'
+        f"Content-Type: application/pdf\r\n\r\n\r\n--{boundary}--\r\n"
+    )
+    xml = "<order><id>1</id></order>"
+    entries = [
+        entry(origin, "POST", "/up", post={"mimeType": f"multipart/form-data; boundary={boundary}", "text": multipart}),
+        entry(origin, "POST", "/xml", post={"mimeType": "application/xml", "text": xml}),
+        entry(origin, "POST", "/broken-json", post={"mimeType": "application/json", "text": "{not json"}),
+        entry(origin, "POST", "/binary", post={"mimeType": "application/octet-stream"}),
+        entry(origin, "PROPFIND", "/dav"),
+    ]
+    content = har.parse(json.dumps({"log": {"entries": entries}}))
+    bodies = [case.body.model_dump() for case in content.cases]
+    assert bodies == [
+        {"mode": "form", "content": {"title": "my notes"}, "content_type": None},
+        {"mode": "raw", "content": xml, "content_type": "application/xml"},
+        {"mode": "raw", "content": "{not json", "content_type": "application/json"},
+        {"mode": "none", "content": None, "content_type": None},
+    ]
+    skipped = [(item.location, item.source) for item in content.not_translated][:3]
+    assert skipped == [
+        ("log.entries[0].request.postData.text (part 2)", "doc=a.pdf"),
+        ("log.entries[3].request.postData", "application/octet-stream"),
+        ("log.entries[4].request.method", "PROPFIND"),
+    ]
+    assert len(content.scenarios[0].steps) == 4
 
 
 @pytest.mark.parametrize(
