@@ -29,16 +29,17 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from multiprocessing import get_context
+from typing import Any
 
 import orjson
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings, inherit_settings
 from app.core.secret_box import seal, unseal
 from app.engine.results import Counts, FlowOutcome, describe_iterations
 from app.engine.specs import FlowSpec, RunOptions, SetupState
-from app.engine.statuses import ACTIVE, FINISHED, RunStatus
+from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
 from app.runs.executor import RunPart, finish, logger, worker_name
@@ -88,12 +89,13 @@ async def _plan(
 ) -> list[int] | None:
     """Write the chunks and setup's sealed state with the run's chunk count, in one transaction."""
     size = get_settings().run_chunk_rows
-    async with session_factory() as session:
-        if run.only_iterations:
-            universe: list[int] = sorted(set(run.only_iterations))
-        else:
-            assert run.scenario_id is not None
+    if run.only_iterations:
+        universe: list[int] = sorted(set(run.only_iterations))
+    else:
+        assert run.scenario_id is not None
+        async with session_factory() as session:  # a read of its own: the write below starts its transaction
             universe = list(range(max(1, await count_rows(session, run.scenario_id))))
+    async with session_factory() as session:
         starts = list(range(0, len(universe), size))
         chunks = [
             ScenarioRunChunk(
@@ -255,9 +257,9 @@ async def _hand_to_pool(
                     )
                 )
             )
-            for chunk in lost:
-                await take_back(session, chunk, "its process died" if broken else "its process failed")
-            await session.commit()
+        for chunk in lost:
+            await take_back(session_factory, chunk, "its process died" if broken else "its process failed")
+        async with session_factory() as session:
             pending = list(
                 await session.scalars(
                     select(ScenarioRunChunk.position).where(
@@ -388,9 +390,15 @@ async def _end_chunk(
     return status
 
 
-async def take_back(session: AsyncSession, chunk: ScenarioRunChunk, why: str, rerun: bool = True) -> bool:
+async def take_back(
+    session_factory: async_sessionmaker[AsyncSession], chunk: ScenarioRunChunk, why: str, rerun: bool = True
+) -> bool:
     """A chunk whose executor died: queued again with its partial records deleted, or (out of attempts, or
-    `rerun` False) ended `interrupted`. In the caller's transaction; True when it should be handed out again."""
+    `rerun` False) ended `interrupted`; True when it should be handed out again.
+
+    One transaction that starts with the write taking the chunk (every transaction here writes first: on
+    SQLite a transaction that read first cannot write once another process has written meanwhile).
+    """
     again = rerun and chunk.attempts < get_settings().run_chunk_attempts
     values: dict[str, object] = (
         {"status": RunStatus.QUEUED, "owner": None, "heartbeat_at": None, "dispatched_at": utcnow()}
@@ -401,23 +409,25 @@ async def take_back(session: AsyncSession, chunk: ScenarioRunChunk, why: str, re
             "error": f"{why}, {chunk.attempts} time(s); it was not run again",
         }
     )
-    taken = await session.execute(
-        update(ScenarioRunChunk)
-        .where(
-            ScenarioRunChunk.id == chunk.id,
-            ScenarioRunChunk.status == RunStatus.RUNNING,
-            ScenarioRunChunk.owner == chunk.owner,
+    async with session_factory() as session:
+        taken = await session.execute(
+            update(ScenarioRunChunk)
+            .where(
+                ScenarioRunChunk.id == chunk.id,
+                ScenarioRunChunk.status == RunStatus.RUNNING,
+                ScenarioRunChunk.owner == chunk.owner,
+            )
+            .values(**values)
         )
-        .values(**values)
-    )
-    if not taken.rowcount:  # type: ignore[attr-defined]
-        return False
-    if again:
-        window = [ApiRequestRun.scenario_run_id == chunk.run_id, ApiRequestRun.iteration >= chunk.first_iteration]
-        if chunk.end_iteration is not None:
-            window.append(ApiRequestRun.iteration < chunk.end_iteration)
-        await session.execute(delete(ApiRequestRun).where(*window))
-        await recount_requests(session, chunk.run_id)
+        if not taken.rowcount:  # type: ignore[attr-defined]
+            return False
+        if again:
+            window = [ApiRequestRun.scenario_run_id == chunk.run_id, ApiRequestRun.iteration >= chunk.first_iteration]
+            if chunk.end_iteration is not None:
+                window.append(ApiRequestRun.iteration < chunk.end_iteration)
+            await session.execute(delete(ApiRequestRun).where(*window))
+            await recount_requests(session, chunk.run_id)
+        await session.commit()
     _log.warning(
         "run %s: chunk %s %s (%s)", chunk.run_id, chunk.position, "will run again" if again else "interrupted", why
     )
@@ -425,18 +435,22 @@ async def take_back(session: AsyncSession, chunk: ScenarioRunChunk, why: str, re
 
 
 async def recount_requests(session: AsyncSession, run_id: int) -> None:
-    """The run's request counts from its records (after a chunk's partial records were deleted)."""
-    rows = await session.execute(
-        select(ApiRequestRun.status, func.count(), func.sum(case((ApiRequestRun.flaky.is_(True), 1), else_=0)))
-        .where(ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True))
-        .group_by(ApiRequestRun.status)
+    """The run's request counts from its records (after a chunk's partial records were deleted): one UPDATE."""
+
+    def counted(*where: Any) -> Any:
+        return (
+            select(func.count())
+            .select_from(ApiRequestRun)
+            .where(ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True), *where)
+            .scalar_subquery()
+        )
+
+    statuses = {f"requests_{status}": counted(ApiRequestRun.status == status) for status in ResultStatus}
+    await session.execute(
+        update(ScenarioRun)
+        .where(ScenarioRun.id == run_id)
+        .values(**statuses, requests_flaky=counted(ApiRequestRun.flaky.is_(True)))
     )
-    counts = {f"requests_{status}": 0 for status in ("passed", "failed", "error", "skipped")}
-    flaky = 0
-    for status, count, flaky_count in rows:
-        counts[f"requests_{status}"] = int(count)
-        flaky += int(flaky_count or 0)
-    await session.execute(update(ScenarioRun).where(ScenarioRun.id == run_id).values(**counts, requests_flaky=flaky))
 
 
 # ---- the end of the run ----------------------------------------------------------------------------------
@@ -444,17 +458,20 @@ async def finish_if_done(
     session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str
 ) -> RunStatus | None:
     """When no chunk is left active, one caller (whoever claims `finisher`) runs teardown and ends the run."""
+    active = (
+        select(ScenarioRunChunk.id)
+        .where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.status.in_(ACTIVE))
+        .exists()
+    )
     async with session_factory() as session:
-        active = await session.scalar(
-            select(func.count())
-            .select_from(ScenarioRunChunk)
-            .where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.status.in_(ACTIVE))
-        )
-        if active:
-            return None
         claimed = await session.execute(
             update(ScenarioRun)
-            .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING, ScenarioRun.finisher.is_(None))
+            .where(
+                ScenarioRun.id == run_id,
+                ScenarioRun.status == RunStatus.RUNNING,
+                ScenarioRun.finisher.is_(None),
+                ~active,
+            )
             .values(finisher=owner[:200], heartbeat_at=utcnow())
         )
         await session.commit()
@@ -560,7 +577,7 @@ async def reap_chunks(
     unclaimed_cutoff = now - timedelta(seconds=queued_timeout_s)
     resend: list[tuple[int, int]] = []
     changed = 0
-    async with session_factory() as session:
+    async with session_factory() as session:  # reads first, each in a transaction of its own (see take_back)
         stale = (
             await session.execute(
                 select(ScenarioRunChunk, ScenarioRun.executor)
@@ -568,14 +585,15 @@ async def reap_chunks(
                 .where(ScenarioRunChunk.status == RunStatus.RUNNING, ScenarioRunChunk.heartbeat_at < cutoff)
             )
         ).all()
-        for chunk, executor in stale:
-            # Inline chunks are run again by their own coordinator (it sees its pool break), never from here.
-            if executor == "celery":
-                if await take_back(session, chunk, "its executor stopped sending heartbeats"):
-                    resend.append((chunk.run_id, chunk.position))
-            else:  # hung, not dead (a dead one breaks the pool at once): interrupted, not queued for nobody
-                await take_back(session, chunk, "its process stopped sending heartbeats", rerun=False)
-            changed += 1
+    for chunk, executor in stale:
+        # Inline chunks are run again by their own coordinator (it sees its pool break), never from here.
+        if executor == "celery":
+            if await take_back(session_factory, chunk, "its executor stopped sending heartbeats"):
+                resend.append((chunk.run_id, chunk.position))
+        else:  # hung, not dead (a dead one breaks the pool at once): interrupted, not queued for nobody
+            await take_back(session_factory, chunk, "its process stopped sending heartbeats", rerun=False)
+        changed += 1
+    async with session_factory() as session:
         # A dead worker also took the messages it had prefetched but not started: its run's other queued
         # chunks are sent again too (a second message is harmless: the claim runs a chunk once).
         orphaned_runs = {run_id for run_id, _ in resend}
@@ -587,17 +605,15 @@ async def reap_chunks(
             )
             resend = sorted(set(resend) | {(run_id, position) for run_id, position in waiting})
         unclaimed = list(
-            await session.scalars(
-                select(ScenarioRunChunk).where(
+            await session.execute(
+                select(ScenarioRunChunk.id, ScenarioRunChunk.run_id, ScenarioRunChunk.position).where(
                     ScenarioRunChunk.status == RunStatus.QUEUED,
                     ScenarioRunChunk.redispatched_at.is_(None),
                     ScenarioRunChunk.dispatched_at < unclaimed_cutoff,
                 )
             )
         )
-        for chunk in unclaimed:
-            chunk.redispatched_at = now
-            resend.append((chunk.run_id, chunk.position))
+    async with session_factory() as session:
         abandoned = await session.execute(
             update(ScenarioRunChunk)
             .where(ScenarioRunChunk.status == RunStatus.QUEUED, ScenarioRunChunk.redispatched_at < unclaimed_cutoff)
@@ -608,7 +624,15 @@ async def reap_chunks(
             )
         )
         changed += int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
+        if unclaimed:
+            await session.execute(
+                update(ScenarioRunChunk)
+                .where(ScenarioRunChunk.id.in_([row.id for row in unclaimed]))
+                .values(redispatched_at=now)
+            )
+            resend.extend((row.run_id, row.position) for row in unclaimed)
         await session.commit()
+    async with session_factory() as session:
         # Runs whose chunks all ended but nobody ended them (the last chunk's process died while ending it).
         orphans = list(
             await session.scalars(
