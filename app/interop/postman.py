@@ -208,6 +208,10 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _pairs(value: Any, where: str, content: ProjectContent, what: str) -> list[tuple[str, Any]]:
     """Postman's [{key, value, disabled}] lists; disabled entries are reported, not kept."""
     pairs: list[tuple[str, Any]] = []
@@ -235,7 +239,7 @@ def _events(value: Any, where: str, content: ProjectContent) -> list[tuple[str, 
         listen = str(event.get("listen", ""))
         script: dict[str, Any] = event["script"] if isinstance(event.get("script"), dict) else {}
         lines = script.get("exec", [])
-        lines = lines.splitlines() if isinstance(lines, str) else [str(line) for line in lines or []]
+        lines = lines.splitlines() if isinstance(lines, str) else [str(line) for line in _list(lines)]
         location = f"{where}[{listen}]"
         if listen not in ("test", "prerequest"):
             content.skip(location, listen, "only test and prerequest scripts run around a request")
@@ -363,10 +367,11 @@ def _body(value: Any, where: str, headers: dict[str, str], content: ProjectConte
         return {"mode": "raw", "content": raw, "content_type": content_type or None}
     if mode in ("urlencoded", "formdata"):
         fields: dict[str, str] = {}
-        for index, entry in enumerate(value.get(mode) or []):
+        for index, entry in enumerate(_list(value.get(mode))):
             location = f"{where}.{mode}[{index}]"
             if not isinstance(entry, dict) or not str(entry.get("key") or ""):
                 continue
+            entry = {**entry, "key": str(entry["key"])}
             if entry.get("disabled"):
                 content.skip(location, f"{entry['key']}={entry.get('value', '')}", "a disabled field")
             elif entry.get("type") == "file":
@@ -416,7 +421,7 @@ def _auth_values(auth: dict[str, Any], kind: str) -> dict[str, Any]:
 def _auth(auth: Any, where: str, content: ProjectContent) -> dict[str, Any]:
     if not isinstance(auth, dict) or auth.get("type") in (None, "noauth", "inherit"):
         return {"type": "none"}
-    kind = auth["type"]
+    kind = str(auth["type"])
     values = _auth_values(auth, kind)
     if kind == "bearer" and values.get("token"):
         return {"type": "bearer", "token": str(values["token"])}
