@@ -228,7 +228,13 @@ def _pairs(value: Any, where: str, content: ProjectContent, what: str) -> list[t
 
 
 def _variables(value: Any, where: str, content: ProjectContent) -> dict[str, Any]:
-    return {key: val for key, val in _pairs(value, where, content, "variable")}
+    variables = {}
+    for key, val in _pairs(value, where, content, "variable"):
+        if len(key) > 128:
+            content.skip(where, key, "a variable name longer than 128 characters")
+        else:
+            variables[key] = val
+    return variables
 
 
 def _events(value: Any, where: str, content: ProjectContent) -> list[tuple[str, str, list[str]]]:
@@ -809,6 +815,9 @@ def parse_environment(text: str) -> ProjectContent:
         if not isinstance(entry, dict) or not str(entry.get("key") or "").strip():
             raise UnreadableFile(where, "a value with a `key`")
         key, value = str(entry["key"]).strip(), entry.get("value", "")
+        if len(key) > 128:
+            content.skip(where, key, "a variable name longer than 128 characters")
+            continue
         if entry.get("enabled") is False or entry.get("disabled"):
             content.skip(where, f"{key}", "a disabled value")
             continue

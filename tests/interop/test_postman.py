@@ -416,6 +416,11 @@ def test_what_the_api_would_refuse_is_reported_not_a_422():
     ]
     assert "RE2" in content.not_translated[1].reason and "HTTP method" in content.not_translated[3].reason
     assert [step.case for step in content.scenarios[0].steps] == ["item[0]"]
+    long_name = "v" * 129
+    content = postman.parse(collection(item=[], variable=[{"key": long_name, "value": 1}, {"key": "ok", "value": 2}]))
+    assert content.scenarios[0].variables == {"ok": 2} and content.not_translated[0].source == long_name
+    content = postman.parse_environment(json.dumps({"values": [{"key": long_name, "value": "x"}]}))
+    assert content.environments[0].variables == {} and content.not_translated[0].location == "values[0]"
 
 
 async def test_a_collection_imports_through_the_endpoint_with_its_report(api):
@@ -517,7 +522,7 @@ async def test_unreadable_files_get_422_through_the_endpoint_and_create_nothing(
 
 
 def test_mutated_collections_never_crash_the_reader():
-    """3,000 collections with one to three values swapped for odd JSON: each is read or refused, never a crash."""
+    """1,000 collections with one to three values swapped for odd JSON: each is read or refused, never a crash."""
     documents = [json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))]
     odd: list[Any] = [None, 1, "", [], {}, "x", True, [None], {"a": 1}, -5, "{{x}}", [{"key": None}], [{"key": {}}]]
     rng = random.Random(9)
@@ -529,7 +534,7 @@ def test_mutated_collections_never_crash_the_reader():
         for key, child in children:
             yield from paths(child, (*path, key))
 
-    for _ in range(3000):
+    for _ in range(1000):
         document = json.loads(json.dumps(rng.choice(documents)))
         for _ in range(rng.randint(1, 3)):
             *parents, last = rng.choice(list(paths(document)))
