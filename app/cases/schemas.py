@@ -23,35 +23,23 @@ from app.engine.specs import (
     Extractors,
     Headers,
     Method,
-    NoAuth,
     PollSpec,
     PostProcessors,
     PreProcessors,
     Query,
+    RequestSpec,
     RetrySpec,
     TimeoutMs,
     Url,
 )
 
 
-class CaseCreate(InputModel):
+class CaseCreate(InputModel, RequestSpec):
+    """A case: its request as the engine runs it (RequestSpec's fields and defaults), and where it lives."""
+
     project_id: EntityId
     name: Name
     description: Description = ""
-    method: Method
-    url: Url
-    headers: Headers = Field(default_factory=dict)
-    query: Query = Field(default_factory=dict)
-    body: BodySpec = Field(default_factory=BodySpec)
-    auth: AuthSpec = Field(default_factory=NoAuth)
-    extractors: Extractors = Field(default_factory=list)
-    assertions: Assertions = Field(default_factory=list)
-    pre_processors: PreProcessors = Field(default_factory=list)
-    post_processors: PostProcessors = Field(default_factory=list)
-    poll: PollSpec | None = None
-    timeout_ms: TimeoutMs = 10_000
-    follow_redirects: bool = True
-    retry: RetrySpec = Field(default_factory=RetrySpec)
     status: Status = "active"
     visibility: Visibility = "project"
     run_permission: RunPermission = "members"

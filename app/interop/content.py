@@ -21,6 +21,16 @@ from app.environments.schemas import EnvironmentCreate
 from app.scenarios.schemas import SetupStep
 
 
+def add_query_value(query: dict[str, Any], key: str, value: str) -> None:
+    """A query parameter into a case's `query`: a key seen again becomes a list, in order."""
+    if key not in query:
+        query[key] = value
+    elif isinstance(query[key], list):
+        query[key].append(value)
+    else:
+        query[key] = [query[key], value]
+
+
 class UnreadableFile(ValueError):
     """The file cannot be read at all: nothing is created. `where` is a path into the document."""
 

@@ -12,7 +12,7 @@ import shlex
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from app.interop.content import CaseContent, ProjectContent, UnreadableFile
+from app.interop.content import CaseContent, ProjectContent, UnreadableFile, add_query_value
 
 # Options that take a value and change nothing in the request a case sends.
 _IGNORED_WITH_VALUE = {
@@ -100,12 +100,12 @@ def parse(text: str, name: str | None = None) -> ProjectContent:
     parts = urlsplit(url)
     query: dict[str, Any] = {}
     for key, val in parse_qsl(parts.query, keep_blank_values=True):
-        _add(query, key, val)
+        add_query_value(query, key, val)
     body: dict[str, Any] = {"mode": "none"}
     payload = "&".join(data + [_urlencoded(item) for item in urlencode])
     if as_query:
         for key, val in parse_qsl(payload, keep_blank_values=True):
-            _add(query, key, val)
+            add_query_value(query, key, val)
     elif form:
         body = {"mode": "form", "content": form}
     elif data or urlencode:
@@ -161,15 +161,6 @@ def _words(text: str) -> list[str]:
     if not words or words[0] not in ("curl", "curl.exe"):
         raise UnreadableFile("argument 0", f"a command starting with 'curl', got {(words or [''])[0]!r}")
     return words
-
-
-def _add(query: dict[str, Any], key: str, value: str) -> None:
-    if key not in query:
-        query[key] = value
-    elif isinstance(query[key], list):
-        query[key].append(value)
-    else:
-        query[key] = [query[key], value]
 
 
 def _urlencoded(item: str) -> str:

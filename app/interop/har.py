@@ -21,7 +21,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 from app.engine.specs import HTTP_METHODS
-from app.interop.content import CaseContent, ProjectContent, ScenarioContent, StepContent, UnreadableFile
+from app.interop.content import (
+    CaseContent,
+    ProjectContent,
+    ScenarioContent,
+    StepContent,
+    UnreadableFile,
+    add_query_value,
+)
 
 MIN_VALUE_LENGTH = 8  # shorter values (small numbers, booleans, short words) match by accident
 _MAX_VALUE_LENGTH = 8192
@@ -160,12 +167,7 @@ def _draft(
         return None
     query: dict[str, Any] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in query:
-            query[key] = value
-        elif isinstance(query[key], list):
-            query[key].append(value)
-        else:
-            query[key] = [query[key], value]
+        add_query_value(query, key, value)
     headers = _headers(request, where, index, left_out)
     body: dict[str, Any] = {"mode": "none"}
     post = request.get("postData")

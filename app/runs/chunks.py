@@ -42,7 +42,7 @@ from app.engine.specs import FlowSpec, RunOptions, SetupState
 from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
-from app.runs.executor import RunPart, finish, logger, worker_name
+from app.runs.executor import RunPart, finish, logger, update_owned_chunk, worker_name
 from app.runs.loader import RunSetupError, count_rows, load_flow, scenario_rows
 
 _log = logging.getLogger("exile.runs.chunks")
@@ -374,15 +374,7 @@ async def _end_chunk(
             first_failure=outcome.first_failure,
         )
     async with session_factory() as session:
-        ended = await session.execute(
-            update(ScenarioRunChunk)
-            .where(
-                ScenarioRunChunk.id == chunk.id,
-                ScenarioRunChunk.status == RunStatus.RUNNING,
-                ScenarioRunChunk.owner == owner,
-            )
-            .values(**values)
-        )
+        ended = await session.execute(update_owned_chunk(chunk.id, owner).values(**values))
         await session.commit()
     if not ended.rowcount:  # type: ignore[attr-defined]
         return None  # taken away meanwhile: whoever has it now ends it
@@ -410,15 +402,7 @@ async def take_back(
         }
     )
     async with session_factory() as session:
-        taken = await session.execute(
-            update(ScenarioRunChunk)
-            .where(
-                ScenarioRunChunk.id == chunk.id,
-                ScenarioRunChunk.status == RunStatus.RUNNING,
-                ScenarioRunChunk.owner == chunk.owner,
-            )
-            .values(**values)
-        )
+        taken = await session.execute(update_owned_chunk(chunk.id, chunk.owner).values(**values))
         if not taken.rowcount:  # type: ignore[attr-defined]
             return False
         if again:

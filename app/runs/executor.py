@@ -14,7 +14,7 @@ import os
 import socket
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
@@ -104,6 +104,15 @@ def _iteration_counts(iterations: Counts) -> dict[str, int]:
         "iterations_error": iterations.error,
         "iterations_flaky": iterations.flaky,
     }
+
+
+def update_owned_chunk(chunk_id: int | None, owner: str | None) -> Update:
+    """An UPDATE of a chunk that applies only while the chunk is running and still `owner`'s."""
+    return update(ScenarioRunChunk).where(
+        ScenarioRunChunk.id == chunk_id,
+        ScenarioRunChunk.status == RunStatus.RUNNING,
+        ScenarioRunChunk.owner == owner,
+    )
 
 
 class RunPart:
@@ -203,15 +212,7 @@ class RunPart:
         before this batch or after it; on SQLite it takes the write lock at once, where a read first would
         fail to upgrade when another process wrote meanwhile ("database is locked", with no wait).
         """
-        mine = await session.execute(
-            update(ScenarioRunChunk)
-            .where(
-                ScenarioRunChunk.id == self.chunk_id,
-                ScenarioRunChunk.status == RunStatus.RUNNING,
-                ScenarioRunChunk.owner == self.owner,
-            )
-            .values(heartbeat_at=utcnow())
-        )
+        mine = await session.execute(update_owned_chunk(self.chunk_id, self.owner).values(heartbeat_at=utcnow()))
         return bool(mine.rowcount)  # type: ignore[attr-defined]
 
     async def _keep_alive(self, interval: float) -> None:
@@ -246,13 +247,9 @@ class RunPart:
                     for name in _iteration_counts(iterations)
                 }
                 mine = await session.execute(
-                    update(ScenarioRunChunk)
-                    .where(
-                        ScenarioRunChunk.id == self.chunk_id,
-                        ScenarioRunChunk.status == RunStatus.RUNNING,
-                        ScenarioRunChunk.owner == self.owner,
+                    update_owned_chunk(self.chunk_id, self.owner).values(
+                        heartbeat_at=now, **_iteration_counts(iterations)
                     )
-                    .values(heartbeat_at=now, **_iteration_counts(iterations))
                 )
                 if not mine.rowcount:  # type: ignore[attr-defined]
                     # Taken from this executor (the reaper thought it dead): stop; the sink's guard drops the rest.
