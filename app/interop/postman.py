@@ -74,13 +74,13 @@ def parse(text: str) -> ProjectContent:
     root = _Scope(auth=document.get("auth"), events=_events(document.get("event"), "event", reader.content))
     variables = _variables(document.get("variable"), "variable", reader.content)
     whole = reader.items(items, "item", root, [])
-    name = str(info.get("name") or "Postman collection")[:200]
+    name = str(info.get("name") or "").strip()[:200] or "Postman collection"
     description = _text(info.get("description"))[:20_000]
     reader.content.scenarios.append(_scenario("collection", name, description, variables, whole))
     for index, item in enumerate(items):
         if isinstance(item, dict) and "request" not in item:
             keys = [key for key in whole if key.startswith(f"item[{index}].")]
-            folder = str(item.get("name") or f"folder {index}")[:200]
+            folder = str(item.get("name") or "").strip()[:200] or f"folder {index}"
             reader.content.scenarios.append(_scenario(f"item[{index}]", folder, "", variables, keys))
     return reader.content
 

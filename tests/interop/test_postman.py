@@ -524,7 +524,22 @@ async def test_unreadable_files_get_422_through_the_endpoint_and_create_nothing(
 def test_mutated_collections_never_crash_the_reader():
     """1,000 collections with one to three values swapped for odd JSON: each is read or refused, never a crash."""
     documents = [json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))]
-    odd: list[Any] = [None, 1, "", [], {}, "x", True, [None], {"a": 1}, -5, "{{x}}", [{"key": None}], [{"key": {}}]]
+    odd: list[Any] = [
+        None,
+        1,
+        "",
+        " ",
+        [],
+        {},
+        "x",
+        True,
+        [None],
+        {"a": 1},
+        -5,
+        "{{x}}",
+        [{"key": None}],
+        [{"key": {}}],
+    ]
     rng = random.Random(9)
 
     def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
