@@ -35,6 +35,7 @@ from app.interop.content import (
     ScenarioContent,
     StepContent,
     UnreadableFile,
+    add_query_value,
 )
 
 SCHEMAS = {
@@ -271,7 +272,7 @@ def _url(value: Any, where: str, content: ProjectContent) -> tuple[str, dict[str
         base = raw.split("#", 1)[0].split("?", 1)[0]
         if "query" in value:
             for key, val in _pairs(value.get("query"), f"{where}.query", content, "query parameter"):
-                _add(query, key, "" if val is None else str(val))
+                add_query_value(query, key, "" if val is None else str(val))
         else:
             _query_from_text(raw, query)
         for key, val in _pairs(value.get("variable"), f"{where}.variable", content, "path variable"):
@@ -314,16 +315,7 @@ def _url_from_parts(value: dict[str, Any]) -> str:
 def _query_from_text(url: str, query: dict[str, Any]) -> None:
     if "?" in url:
         for key, val in parse_qsl(url.split("#", 1)[0].split("?", 1)[1], keep_blank_values=True):
-            _add(query, key, val)
-
-
-def _add(query: dict[str, Any], key: str, value: str) -> None:
-    if key not in query:
-        query[key] = value
-    elif isinstance(query[key], list):
-        query[key].append(value)
-    else:
-        query[key] = [query[key], value]
+            add_query_value(query, key, val)
 
 
 def _headers(value: Any, where: str, content: ProjectContent) -> dict[str, str]:
