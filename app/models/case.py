@@ -23,7 +23,7 @@ class ApiRequest(VersionedMixin, TimestampMixin, Base):
     headers: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
     query: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
     body: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
-    auth: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    auth: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=lambda: {"type": "none"})
     extractors: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     assertions: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     pre_processors: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
@@ -52,6 +51,8 @@ def should_shard(run: ScenarioRun, options: RunOptions) -> bool:
     """A scenario run with more rows than a chunk, where more than one process can take chunks."""
     settings = get_settings()
     if run.kind != "scenario" or options.carry_over:  # carried values need one iteration after the other
+        return False
+    if options.concurrency < 2:  # one request in flight means one chunk at a time: nothing to share out
         return False
     if run.executor != "celery" and settings.run_processes < 2:
         return False
@@ -274,7 +275,6 @@ async def execute_chunk(
     session_factory: async_sessionmaker[AsyncSession], run_id: int, position: int, owner: str
 ) -> RunStatus | None:
     """Claim and run one chunk; the chunk that ends last ends the run. None when it was not this one's to run."""
-    settings = get_settings()
     owner = owner[:200]
     now = utcnow()
     async with session_factory() as session:
@@ -302,6 +302,19 @@ async def execute_chunk(
         )
     if run is None or chunk is None:
         return None
+    try:
+        return await _run_claimed(session_factory, run, chunk, owner)
+    except Exception as exc:  # a chunk never stays `running` for the reaper when its executor is alive
+        logger.exception("run %s: chunk %s crashed", run_id, position)
+        why = f"internal error in chunk {position}: {type(exc).__name__} (details in the executor's log)"
+        return await _end_chunk(session_factory, chunk, owner, RunStatus.ERROR, why)
+
+
+async def _run_claimed(
+    session_factory: async_sessionmaker[AsyncSession], run: ScenarioRun, chunk: ScenarioRunChunk, owner: str
+) -> RunStatus | None:
+    settings = get_settings()
+    run_id = run.id
     if run.status != RunStatus.RUNNING or run.cancel_requested:
         return await _end_chunk(
             session_factory, chunk, owner, RunStatus.CANCELLED, "not started: the run was cancelled or ended"
@@ -321,8 +334,9 @@ async def execute_chunk(
     only = set(run.only_iterations) if run.only_iterations else None
     flow.setup, flow.teardown, flow.seed = [], [], seed
     flow.rows = scenario_rows(session_factory, run.scenario_id, only, chunk.first_iteration, chunk.end_iteration)
-    running_at_once = max(1, min(settings.run_processes, run.chunks or 1))
-    share = max(1, math.ceil(options.concurrency / running_at_once))  # the run's concurrency is the total
+    # The run's concurrency is the total in flight: each of the chunks running at once takes its share.
+    running_at_once = max(1, min(settings.run_processes, run.chunks or 1, options.concurrency))
+    share = max(1, options.concurrency // running_at_once)
     timeout_ms = options.timeout_ms
     options = options.model_copy(update={"timeout_ms": remaining, "concurrency": share})
     part = RunPart(session_factory, run_id, flow, options, chunk_id=chunk.id, owner=owner)

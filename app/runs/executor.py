@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
 from app.engine.masking import Masker
+from app.engine.ratelimit import RateLimiter
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
 from app.engine.specs import FlowSpec, RunOptions
@@ -168,9 +169,10 @@ class RunPart:
             limit=max(8, self.options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
         )
         keep_alive: asyncio.Future[None] | None = None
-        # One per-host budget for every process running this run, in Redis when the broker is Redis.
-        limiter = run_limiter(settings.celery_broker_url, self.run_id, self.options.rate_limit)
+        limiter: RateLimiter | None = None
         try:
+            # One per-host budget for every process running this run, in Redis when the broker is Redis.
+            limiter = run_limiter(settings.celery_broker_url, self.run_id, self.options.rate_limit)
             self.runner = FlowRunner(self.flow, self.options, transport, self.sink, self.cancel, limiter=limiter)
             keep_alive = asyncio.ensure_future(self._keep_alive(settings.run_heartbeat_seconds))
             self.outcome = await self.runner.run()

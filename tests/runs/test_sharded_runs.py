@@ -300,3 +300,10 @@ async def test_chunks_no_worker_claims_are_sent_again_then_end_the_run_error(api
     assert [c.status for c in await chunks(run_id)] == ["error"] * 3
     steps = [r.step_key for r in await records(run_id)]
     assert steps == ["teardown:0"]  # teardown still ran once, after the chunks ended
+
+
+async def test_one_in_flight_is_never_sharded(api, target, sharded):
+    """Concurrency is the run's total in flight: at 1 the rows run one after another in one process."""
+    ids = await slow_scenario(api, target, rows=8, ms=1, concurrency=1)
+    run = await run_to_end(api, ids)
+    assert run["status"] == "passed" and await chunks(run["id"]) == []
