@@ -11,6 +11,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from app.models import ApiRequestRun
 from tests.factories import create, project
 
 
@@ -162,3 +163,22 @@ async def wait_until_finished(api: httpx.AsyncClient, run_id: int, seconds: floa
             return run
         assert asyncio.get_running_loop().time() < deadline, f"run {run_id} still {run['status']}"
         await asyncio.sleep(0.05)
+
+
+def comparable(record: ApiRequestRun) -> tuple[Any, ...]:
+    """What two runs of the same scenario must record alike: everything but ids and timings."""
+    response = record.response or {}
+    return (
+        record.iteration,
+        record.step_key,
+        record.attempt,
+        record.is_final,
+        record.status,
+        (record.request or {}).get("url"),
+        (record.request or {}).get("body"),
+        response.get("status"),
+        response.get("body"),
+        [(a["source"], a["passed"], a["actual"]) for a in record.assertions],
+        record.extracted,
+        record.error,
+    )

@@ -20,7 +20,7 @@ from app.core.config import get_settings
 from app.core.db import get_session_factory
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs.executor import reap_stale_runs
-from tests.runs.conftest import order_flow, set_rows, wait_until_finished
+from tests.runs.conftest import comparable, order_flow, set_rows, wait_until_finished
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,28 +105,10 @@ def worker(broker: str, tmp_path: Path) -> Iterator[Worker]:
     started.stop()
 
 
-def _comparable(record: ApiRequestRun) -> tuple[Any, ...]:
-    response = record.response or {}
-    return (
-        record.iteration,
-        record.step_key,
-        record.attempt,
-        record.is_final,
-        record.status,
-        (record.request or {}).get("url"),
-        (record.request or {}).get("body"),
-        response.get("status"),
-        response.get("body"),
-        [(a["source"], a["passed"], a["actual"]) for a in record.assertions],
-        record.extracted,
-        record.error,
-    )
-
-
 async def _records(run_id: int) -> list[tuple[Any, ...]]:
     async with get_session_factory()() as session:
         rows = await session.scalars(select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run_id))
-        return sorted((_comparable(r) for r in rows), key=repr)
+        return sorted((comparable(r) for r in rows), key=repr)
 
 
 async def test_a_celery_worker_gives_the_same_records_as_the_inline_executor(api, target, monkeypatch, tmp_path):

@@ -20,7 +20,7 @@ from app.core.config import get_settings
 from app.core.db import get_session_factory
 from app.models import ApiRequestRun, ScenarioRunChunk
 from app.runs.chunks import shutdown_pool
-from tests.runs.conftest import Target, order_flow, set_rows, wait_until_finished
+from tests.runs.conftest import Target, comparable, order_flow, set_rows, wait_until_finished
 
 API = "/api/v1"
 
@@ -34,24 +34,6 @@ def sharded(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(settings, "run_heartbeat_seconds", 0.2)
     yield settings
     shutdown_pool()
-
-
-def comparable(record: ApiRequestRun) -> tuple[Any, ...]:
-    response = record.response or {}
-    return (
-        record.iteration,
-        record.step_key,
-        record.attempt,
-        record.is_final,
-        record.status,
-        (record.request or {}).get("url"),
-        (record.request or {}).get("body"),
-        response.get("status"),
-        response.get("body"),
-        [(a["source"], a["passed"], a["actual"]) for a in record.assertions],
-        record.extracted,
-        record.error,
-    )
 
 
 async def records(run_id: int) -> list[ApiRequestRun]:
