@@ -420,6 +420,9 @@ async def take_back(
         if not taken.rowcount:  # type: ignore[attr-defined]
             return False
         if again:
+            # Lock the run's row before touching its records: the order a sink's batch takes (its chunk, the
+            # run's counts, then the records), so the two never wait on each other in a cycle (MariaDB found one).
+            await session.execute(select(ScenarioRun.id).where(ScenarioRun.id == chunk.run_id).with_for_update())
             window = [ApiRequestRun.scenario_run_id == chunk.run_id, ApiRequestRun.iteration >= chunk.first_iteration]
             if chunk.end_iteration is not None:
                 window.append(ApiRequestRun.iteration < chunk.end_iteration)

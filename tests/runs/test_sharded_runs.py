@@ -32,6 +32,7 @@ def sharded(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(settings, "run_processes", 2)
     monkeypatch.setattr(settings, "run_chunk_rows", 3)
     monkeypatch.setattr(settings, "run_heartbeat_seconds", 0.2)
+    monkeypatch.setattr(settings, "run_flush_seconds", 0.05)  # a chunk's records show while it runs
     yield settings
     shutdown_pool()
 
@@ -137,19 +138,24 @@ async def first_running_chunk(run_id: int, seconds: float = 30) -> ScenarioRunCh
 
 
 async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, target, sharded):
-    ids = await slow_scenario(api, target, rows=18, ms=60)
+    ids = await slow_scenario(api, target, rows=18, ms=200)  # ~600 ms a chunk: killed while it runs
     started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
     run_id = started.json()["id"]
-    victim = await first_running_chunk(run_id)
-    # It has written some records (another process writes them): they must not survive twice.
-    while not [r for r in await records(run_id) if r.iteration >= victim.first_iteration]:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    while True:  # a chunk that is running and has written records (they must not survive twice)
+        victim = await first_running_chunk(run_id)
+        written = [
+            r for r in await records(run_id) if victim.first_iteration <= r.iteration < (victim.end_iteration or 99)
+        ]
+        still = next(c for c in await chunks(run_id) if c.id == victim.id)
+        if written and still.status == "running" and still.owner == victim.owner:
+            break
+        await asyncio.sleep(0.02)
     os.kill(int((victim.owner or "").rsplit(":", 1)[1]), signal.SIGKILL)
     run = await wait_until_finished(api, run_id, 90)
 
     assert run["status"] == "passed", run
     parts = await chunks(run_id)
-    assert max(c.attempts for c in parts) == 2  # the killed process's chunk ran again
+    assert next(c for c in parts if c.id == victim.id).attempts == 2  # the killed process's chunk ran again
     assert [c.status for c in parts] == ["passed"] * 6
     steps = sorted(r.iteration for r in await records(run_id) if r.step_key == "step:0")
     assert steps == list(range(18))  # every iteration once: none lost, none twice
