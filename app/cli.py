@@ -147,5 +147,65 @@ async def _import(kind: str, data: bytes, project_id: int, email: str, dry_run: 
         await dispose_engine()
 
 
+@app.command("run", no_args_is_help=True)
+def run_command(
+    file: Path | None = typer.Argument(None, help="A Postman collection (v2.0/v2.1) or an Exile file."),
+    environment: Path | None = typer.Option(None, "-e", "--environment", help="A Postman environment file."),
+    data: Path | None = typer.Option(None, "-d", "--iteration-data", help="Data rows: CSV (header row) or JSON array."),
+    iterations: int | None = typer.Option(None, "-n", "--iteration-count", help="Iterations (default: one per row)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Iterations in flight (default 1)."),
+    env_var: list[str] | None = typer.Option(None, "--env-var", help="NAME=VALUE, an environment variable (repeat)."),
+    timeout_request: int | None = typer.Option(None, "--timeout-request", help="Each request's timeout, in ms."),
+    timeout: int | None = typer.Option(None, "--timeout", help="The whole run's timeout, in ms."),
+    bail: bool = typer.Option(False, "--bail", help="Stop at the first failed check or request error."),
+    insecure: bool = typer.Option(False, "-k", "--insecure", help="Do not verify TLS certificates."),
+    folder: str | None = typer.Option(None, "--folder", help="Run only this top-level folder of the collection."),
+    reporters: str = typer.Option("cli", "-r", "--reporters", help="Comma-separated: cli,json,junit,html."),
+    json_export: Path | None = typer.Option(None, "--reporter-json-export", help="Where the JSON report goes."),
+    junit_export: Path | None = typer.Option(None, "--reporter-junit-export", help="Where the JUnit XML goes."),
+    html_export: Path | None = typer.Option(None, "--reporter-html-export", help="Where the HTML report goes."),
+    server: str | None = typer.Option(None, "--server", help="Run a scenario on this Exile server instead."),
+    token: str | None = typer.Option(None, "--token", envvar="EXILE_TOKEN", help="API token (or EXILE_TOKEN)."),
+    scenario: int | None = typer.Option(None, "--scenario", help="With --server: the scenario to run."),
+    env_id: int | None = typer.Option(None, "--env", help="With --server: the environment id."),
+    wait: bool = typer.Option(False, "--wait", help="With --server: follow the run to its end, exit by its result."),
+    poll: float = typer.Option(1.0, "--poll-interval", help="With --server --wait: seconds between polls."),
+) -> None:
+    """Run a collection or an Exile file here (no server, no database), or a scenario on a server (--server).
+
+    Exit code 0 when everything passed, 1 when a check failed or a request errored, 2 for a usage or file error.
+    """
+    from app.interop import cli_run
+
+    names = [name.strip() for name in reporters.split(",") if name.strip()]
+    exports = {
+        name: path
+        for name, path in (("json", json_export), ("junit", junit_export), ("html", html_export))
+        if path is not None
+    }
+    try:
+        if server is not None:
+            if file is not None:
+                raise cli_run.UsageError("give either FILE or --server, not both")
+            if not token or scenario is None:
+                raise cli_run.UsageError("--server needs --token (or EXILE_TOKEN) and --scenario")
+            server_args = cli_run.ServerRunArgs(
+                server, token, scenario, env_id, wait, env_var or [], concurrency, names, exports, poll
+            )
+            code = cli_run.run_server(server_args)
+        else:
+            if file is None:
+                raise cli_run.UsageError("give a collection or Exile FILE to run (or --server URL)")
+            file_args = cli_run.FileRunArgs(
+                file, environment, data, iterations, concurrency or 1, env_var or [], timeout_request, timeout,
+                bail, insecure, folder, names, exports,
+            )  # fmt: skip
+            code = cli_run.run_file(file_args)
+    except cli_run.UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(cli_run.EXIT_USAGE) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

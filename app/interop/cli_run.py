@@ -1,0 +1,688 @@
+"""`exile run`: a Postman collection or an Exile file run from the shell with no server and no database, or
+a scenario run triggered and followed on a server (`--server`). Flags follow Newman's so a CI line moves over.
+
+Serverless, the file goes through the same reader as an import (app.interop.service.read), becomes a FlowSpec
+(app.interop.flow_from_content) and runs in the engine. Results are never all held in memory: every final one
+is spilled to a temporary SQLite file as it comes (with per-step counters kept aside), and the reporters read
+them back in (step, iteration) order. Exit codes: 0 all passed, 1 a check failed or a request errored (or
+the run stopped), 2 a usage or file problem, with a message naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from app.engine.results import Counts, StepResult
+from app.engine.runner import FlowRunner
+from app.engine.specs import VARIABLE_NAME, DataRow, FlowSpec, RunOptions
+from app.engine.statuses import FAILING, ResultStatus, RunStatus
+from app.engine.transport import AiohttpTransport
+from app.interop import data_files
+from app.interop.content import ProjectContent
+from app.interop.flow_from_content import (
+    ContentNotRunnable,
+    RunEnvironment,
+    build_flow,
+    carried_reads,
+    numbered,
+    pick_scenario,
+)
+from app.interop.reports.model import ReportRun, StepSummary
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+REPORT_SUFFIX = {"json": "json", "junit": "xml", "html": "html"}
+REPORT_DIR = Path("exile-reports")  # like Newman's `newman/`: reports without an export path go here
+FAILURES_SHOWN = 20
+FINAL_RUN_STATUSES = {status.value for status in RunStatus} - {"queued", "running"}
+
+
+class UsageError(Exception):
+    """Exit code 2: a bad flag or a file that cannot be used; the message names which and why."""
+
+
+# ---- what the command was asked ------------------------------------------------------------------------------
+@dataclass
+class FileRunArgs:
+    file: Path
+    environment: Path | None = None
+    data: Path | None = None
+    iterations: int | None = None
+    concurrency: int = 1
+    env_vars: list[str] = field(default_factory=list)
+    timeout_request_ms: int | None = None
+    timeout_ms: int | None = None
+    bail: bool = False
+    insecure: bool = False
+    folder: str | None = None
+    reporters: list[str] = field(default_factory=lambda: ["cli"])
+    exports: dict[str, Path] = field(default_factory=dict)  # reporter -> path
+
+
+@dataclass
+class ServerRunArgs:
+    server: str
+    token: str
+    scenario: int
+    environment: int | None = None
+    wait: bool = False
+    env_vars: list[str] = field(default_factory=list)
+    concurrency: int | None = None
+    reporters: list[str] = field(default_factory=lambda: ["cli"])
+    exports: dict[str, Path] = field(default_factory=dict)
+    poll_seconds: float = 1.0
+    timeout_s: float | None = None
+
+
+def parse_env_vars(values: Iterable[str]) -> dict[str, str]:
+    """`--env-var NAME=VALUE` (repeatable): the value may hold '=', the name must be a usable variable name."""
+    parsed: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--env-var {value!r}: expected NAME=VALUE")
+        if not VARIABLE_NAME.match(name.strip()):
+            raise UsageError(
+                f"--env-var {value!r}: '{name}' is not a usable variable name (letters, digits, _ . - $; "
+                "starting with a letter or _)"
+            )
+        parsed[name.strip()] = rest
+    return parsed
+
+
+def reporters_available() -> dict[str, Callable[[BinaryIO, ReportRun, Callable[[], Iterator[StepResult]]], None]]:
+    """The file reporters (json, junit, html) from app.interop.reports, as plain `write` functions."""
+    try:
+        from app.interop import reports
+    except ImportError:  # pragma: no cover - the package is in the tree
+        return {}
+    found: dict[str, Any] = dict(getattr(reports, "REPORTERS", {}) or {})
+    return {name: (value if callable(value) else value.write) for name, value in found.items()}
+
+
+def check_reporters(reporters: list[str], exports: dict[str, Path], known: set[str] | None = None) -> None:
+    known = known or {"cli", *reporters_available()}
+    for name in reporters:
+        if name not in known:
+            raise UsageError(f"--reporters: '{name}' is not one of {', '.join(sorted(known))}")
+    for name in exports:
+        if name not in reporters:
+            raise UsageError(f"--reporter-{name}-export is given but '{name}' is not in --reporters")
+
+
+def report_path(name: str, exports: dict[str, Path], stamp: str) -> Path:
+    if name in exports:
+        return exports[name]
+    return REPORT_DIR / f"exile-run-{stamp}.{REPORT_SUFFIX.get(name, name)}"
+
+
+# ---- reading the file --------------------------------------------------------------------------------------------
+def detect_kind(data: bytes, path: Path) -> str:
+    """A JSON document with `info` and `item` is a Postman collection; one with `version` and `scenario` (JSON or
+    YAML) is an Exile file. Anything else goes to the Postman reader, whose message says what it expected."""
+    from app.interop.service import READERS
+
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        document = None
+        if "exile" in READERS and path.suffix.lower() in (".yaml", ".yml"):
+            return "exile"
+    if isinstance(document, dict) and "info" not in document and "version" in document and "scenario" in document:
+        if "exile" not in READERS:
+            raise UsageError(f"{path}: an Exile file, but this version of exile cannot read Exile files yet")
+        return "exile"
+    return "postman"
+
+
+def read_content(path: Path, kind: str | None = None) -> ProjectContent:
+    from app.core.errors import AppError
+    from app.interop import service
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    kind = kind or detect_kind(data, path)
+    try:
+        return service.read(kind, data)
+    except AppError as exc:
+        raise UsageError(f"{path}: {exc.message}") from None
+
+
+# ---- results spilled to disk -------------------------------------------------------------------------------------
+_FIELDS = tuple(StepResult.__slots__)
+
+
+class ResultSpill:
+    """The engine's sink: final results go to a temporary SQLite file a batch at a time; counters stay here.
+
+    `records()` reads them back ordered by the step's place in the flow, then by iteration, as the reporters'
+    RecordSource promises, with nothing but the current page in memory.
+    """
+
+    BATCH = 500
+
+    def __init__(self, directory: Path, step_keys: list[str], on_failure: Callable[[StepResult], None]) -> None:
+        self.path = directory / "results.sqlite"
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE result (step INTEGER, iteration INTEGER, seq INTEGER, data BLOB)")
+        self._position = {key: index for index, key in enumerate(step_keys)}
+        self.summaries: dict[str, StepSummary] = {}
+        self.failures: list[StepResult] = []  # the first few, for the summary
+        self.attempts = 0  # every attempt, retried ones included
+        self._batch: list[tuple[int, int, int, bytes]] = []
+        self._seq = 0
+        self._on_failure = on_failure
+        self._indexed = False
+
+    def summary(self, key: str, name: str) -> StepSummary:
+        return self.summaries.setdefault(key, StepSummary(key=key, name=name))
+
+    async def put(self, result: StepResult) -> None:
+        self.attempts += 1
+        if not result.is_final:
+            return
+        summary = self.summary(result.step_key, result.name)
+        summary.counts.add(result.status, result.flaky)
+        summary.duration_ms += result.duration_ms
+        if result.status in FAILING:
+            if len(self.failures) < FAILURES_SHOWN:
+                self.failures.append(result)
+            self._on_failure(result)
+        self._seq += 1
+        data = orjson.dumps({name: getattr(result, name) for name in _FIELDS}, option=orjson.OPT_NON_STR_KEYS)
+        self._batch.append(
+            (self._position.get(result.step_key, len(self._position)), result.iteration, self._seq, data)
+        )
+        if len(self._batch) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            with self._db:
+                self._db.executemany("INSERT INTO result VALUES (?, ?, ?, ?)", self._batch)
+            self._batch.clear()
+
+    def records(self) -> Iterator[StepResult]:
+        self.flush()
+        if not self._indexed:
+            self._db.execute("CREATE INDEX result_order ON result (step, iteration, seq)")
+            self._indexed = True
+        cursor = self._db.execute("SELECT data FROM result ORDER BY step, iteration, seq")
+        try:
+            while page := cursor.fetchmany(self.BATCH):
+                for (data,) in page:
+                    values = orjson.loads(data)
+                    values["status"] = ResultStatus(values["status"])
+                    values["started_at"] = datetime.fromisoformat(values["started_at"])
+                    yield StepResult(**values)
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# ---- output --------------------------------------------------------------------------------------------------------
+class Output:
+    """A progress bar and a rich table on a terminal; plain lines (a CI log) otherwise."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
+        self.err = Console(file=err or sys.stderr, highlight=False, soft_wrap=True)
+        self.terminal = self.console.is_terminal
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"warning: {text}", markup=False)
+
+
+class ProgressView:
+    """Finished iterations out of the total, ticking while the run goes."""
+
+    def __init__(self, output: Output, total: int | None, counts: Callable[[], Counts]) -> None:
+        self.output, self.total, self.counts = output, total, counts
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._last_plain = -1
+
+    def _done(self) -> int:
+        c = self.counts()
+        return c.passed + c.failed + c.error
+
+    def start(self) -> None:
+        if self.output.terminal:
+            self._bar = Progress(
+                TextColumn("iterations"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                console=self.output.console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("run", total=self.total, failed=0)
+
+    def tick(self) -> None:
+        done = self._done()
+        if self._bar is not None:
+            c = self.counts()
+            self._bar.update(self._task, completed=done, failed=c.failed + c.error)
+        elif self.total and self.total >= 20:  # a plain line at each tenth of the way
+            tenth = done * 10 // self.total
+            if done and self._last_plain < tenth < 10:
+                self._last_plain = tenth
+                self.output.line(f"progress: {done}/{self.total} iterations")
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    async def follow(self, every: float = 0.2) -> None:
+        while True:
+            self.tick()
+            await asyncio.sleep(every)
+
+
+def _counts_text(counts: Counts) -> str:
+    parts = [f"{counts.passed} passed", f"{counts.failed} failed", f"{counts.error} error"]
+    if counts.skipped:
+        parts.append(f"{counts.skipped} skipped")
+    if counts.flaky:
+        parts.append(f"{counts.flaky} flaky")
+    return ", ".join(parts)
+
+
+def print_summary(output: Output, run: ReportRun, failures: list[StepResult], attempts: int) -> None:
+    seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+    if output.terminal:
+        table = Table(title=f"{run.title}: {run.status}", title_justify="left")
+        for column in ("step", "passed", "failed", "error", "skipped", "avg ms"):
+            table.add_column(column, justify="left" if column == "step" else "right")
+        for step in run.steps:
+            c = step.counts
+            total = c.passed + c.failed + c.error
+            average = f"{step.duration_ms / total:.1f}" if total else "-"
+            table.add_row(step.name, str(c.passed), str(c.failed), str(c.error), str(c.skipped), average)
+        output.console.print(table)
+    else:
+        output.line(f"{run.title}: {run.status}")
+        for step in run.steps:
+            c = step.counts
+            total = c.passed + c.failed + c.error
+            average = f", avg {step.duration_ms / total:.1f} ms" if total else ""
+            output.line(f"  {step.key} {step.name}: {_counts_text(c)}{average}")
+    output.line(f"iterations: {_counts_text(run.iterations)}")
+    rate = f", {attempts / seconds:,.0f} requests/s" if seconds > 0 else ""
+    output.line(f"requests: {_counts_text(run.requests)} ({attempts} sent in {seconds:.2f} s{rate})")
+    for result in failures:
+        where = f"iteration {result.iteration}, " if result.iteration >= 0 else ""
+        why = result.error or "; ".join(
+            str(check.get("message") or check) for check in result.assertions if not check.get("passed")
+        )
+        output.line(f"  {result.status}: {where}{result.name}: {why}"[:1000])
+    if run.error:
+        output.line(f"error: {run.error}"[:2000])
+
+
+def write_reports(
+    reporters: list[str], exports: dict[str, Path], run: ReportRun, records: Callable[[], Iterator[StepResult]]
+) -> list[Path]:
+    available = reporters_available()
+    stamp = run.started_at.strftime("%Y%m%d-%H%M%S")
+    written = []
+    for name in reporters:
+        if name == "cli":
+            continue
+        path = report_path(name, exports, stamp)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as out:
+                available[name](out, run, records)
+        except OSError as exc:
+            raise UsageError(f"--reporter-{name}-export {path}: cannot be written ({exc.strerror or exc})") from None
+        written.append(path)
+    return written
+
+
+# ---- exile run FILE --------------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    content: ProjectContent
+    flow: FlowSpec
+    options: RunOptions
+    title: str
+    total: int | None
+    carried: list[str]
+
+
+def prepare(args: FileRunArgs) -> Prepared:
+    """Everything checked before anything is sent: flags, the file, the environment, the data file."""
+    if args.concurrency < 1 or args.concurrency > 256:
+        raise UsageError(f"--concurrency {args.concurrency}: must be between 1 and 256")
+    if args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"-n {args.iterations}: the iteration count must be at least 1")
+    if args.timeout_request_ms is not None and not 1 <= args.timeout_request_ms <= 600_000:
+        raise UsageError(f"--timeout-request {args.timeout_request_ms}: must be 1 to 600000 ms")
+    check_reporters(args.reporters, args.exports)
+    env_vars = parse_env_vars(args.env_vars)
+    content = read_content(args.file)
+    environment = RunEnvironment()
+    environment.merge(content)
+    if args.environment is not None:
+        environment.merge(read_content(args.environment, "postman_environment"))
+    environment.variables.update(env_vars)
+    if args.insecure:
+        environment.verify_tls = False
+    try:
+        scenario = pick_scenario(content, args.folder)
+    except ContentNotRunnable as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+
+    columns: set[str] = set()
+    rows: Iterable[DataRow] | None
+    total: int | None
+    if args.data is not None:
+        try:
+            count = 0
+            for row in data_files.rows(args.data):
+                count += 1
+                if len(columns) < 10_000:
+                    columns.update(row)
+        except data_files.DataFileError as exc:
+            raise UsageError(str(exc)) from None
+        if count == 0:
+            raise UsageError(f"data file {args.data}: holds no rows")
+        data_path = args.data
+        total = args.iterations or count
+        rows = _Rows(lambda: numbered(data_files.rows(data_path), args.iterations))
+    elif scenario.rows:
+        for row in scenario.rows:
+            columns.update(row)
+        stored = scenario.rows
+        total = args.iterations or len(stored)
+        rows = _Rows(lambda: numbered(iter(stored), args.iterations))
+    elif args.iterations is not None:
+        count_only = args.iterations
+        total = count_only
+        rows = _Rows(lambda: (DataRow(index=i, variables={}) for i in range(count_only)))
+    else:
+        total, rows = 1, None
+    try:
+        flow = build_flow(content, scenario, environment, rows, args.timeout_request_ms)
+    except ContentNotRunnable as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    settings = scenario.settings
+    options = RunOptions(
+        concurrency=args.concurrency,
+        carry_over=args.concurrency == 1,
+        # Newman goes on with an iteration's next request after a failed test; an Exile file says for itself.
+        stop_on_failure=settings.stop_on_failure if content.kind == "exile" else False,
+        timeout_ms=args.timeout_ms or 30 * 86_400_000,
+        retry=settings.retry,
+        rate_limit=settings.rate_limit,
+    )
+    initial = {*environment.variables, *environment.secrets, *scenario.variables, *columns}
+    carried = carried_reads(flow, initial) if args.concurrency > 1 else []
+    return Prepared(content, flow, options, scenario.name, total, carried)
+
+
+class _Rows:
+    """Rows the engine reads once, opened when it starts reading (the data file is read again, lazily)."""
+
+    def __init__(self, make: Callable[[], Iterator[DataRow]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[DataRow]:
+        return self._make()
+
+
+async def _execute(prepared: Prepared, args: FileRunArgs, spill_dir: Path, output: Output) -> tuple[ReportRun, Any]:
+    flow, options = prepared.flow, prepared.options
+    environment = flow.environment
+    transport = AiohttpTransport(
+        limit=max(8, options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
+    )
+    cancel = asyncio.Event()
+    bailed: list[StepResult] = []
+
+    def on_failure(result: StepResult) -> None:
+        if args.bail and not cancel.is_set():
+            bailed.append(result)
+            cancel.set()
+
+    keys = (
+        [f"setup:{i}" for i in range(len(flow.setup))]
+        + [f"step:{i}" for i in range(len(flow.steps))]
+        + [f"teardown:{i}" for i in range(len(flow.teardown))]
+    )
+    spill = ResultSpill(spill_dir, keys, on_failure)
+    runner = FlowRunner(flow, options, transport, spill, cancel)
+    for step in [*runner.setup, *runner.steps, *runner.teardown]:
+        if step.spec.enabled:
+            spill.summary(step.key, step.name)
+    view = ProgressView(output, prepared.total, lambda: runner.iterations)
+    view.start()
+    ticker = asyncio.ensure_future(view.follow())
+    try:
+        outcome = await runner.run()
+    finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+        view.tick()
+        view.stop()
+        await transport.close()
+    spill.flush()
+    error = outcome.error
+    if bailed:
+        first = bailed[0]
+        where = f"iteration {first.iteration}, " if first.iteration >= 0 else ""
+        error = f"--bail: stopped at the first failure ({where}step '{first.name}' {first.status})"
+    run = ReportRun(
+        title=prepared.title,
+        run_id=None,
+        status=str(outcome.status),
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        requests=outcome.requests,
+        iterations=outcome.iterations,
+        steps=[spill.summaries[key] for key in keys if key in spill.summaries],
+        error=error,
+    )
+    return run, spill
+
+
+def run_file(args: FileRunArgs, output: Output | None = None) -> int:
+    """The serverless run; returns the exit code (UsageError is turned into 2 by the caller)."""
+    output = output or Output()
+    prepared = prepare(args)
+    for item in prepared.content.not_translated:
+        output.warn(f"not translated: {item.location}: {item.source[:200]} ({item.reason})")
+    if prepared.carried:
+        names = ", ".join(prepared.carried)
+        output.warn(
+            f"the collection reads {names} before a later request sets it: at --concurrency 1 each iteration sees "
+            f"what the one before it set (Newman's behaviour), at --concurrency {args.concurrency} every iteration "
+            "starts from the initial values, so these reads find nothing the first time"
+        )
+    with tempfile.TemporaryDirectory(prefix="exile-run-") as spill_dir:
+        run, spill = asyncio.run(_execute(prepared, args, Path(spill_dir), output))
+        try:
+            if "cli" in args.reporters:
+                print_summary(output, run, spill.failures, spill.attempts)
+            for path in write_reports(args.reporters, args.exports, run, spill.records):
+                output.line(f"report written: {path}")
+        finally:
+            spill.close()
+    return EXIT_PASSED if run.status == RunStatus.PASSED else EXIT_FAILED
+
+
+# ---- exile run --server ------------------------------------------------------------------------------------------
+def ci_metadata(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Commit, branch and build URL from GitHub Actions, GitLab CI or Jenkins variables, where set."""
+    env = dict(os.environ if environ is None else environ)
+    commit = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA") or env.get("GIT_COMMIT")
+    branch = (
+        env.get("GITHUB_HEAD_REF")
+        or env.get("GITHUB_REF_NAME")
+        or env.get("GITHUB_REF")
+        or env.get("CI_COMMIT_REF_NAME")
+        or env.get("BRANCH_NAME")
+        or env.get("GIT_BRANCH")
+    )
+    build_url = env.get("BUILD_URL") or env.get("CI_JOB_URL")
+    if not build_url and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        build_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    found = {"commit": commit, "branch": branch, "build_url": build_url}
+    limits = {"commit": 200, "branch": 500, "build_url": 2048}
+    return {key: value[: limits[key]] for key, value in found.items() if value}
+
+
+class ServerClient:
+    """The few calls `exile run --server` makes, with the standard library (no client library at run time)."""
+
+    def __init__(self, base: str, token: str, timeout_s: float = 30.0) -> None:
+        base = base.rstrip("/")
+        if not base.lower().startswith(("http://", "https://")):
+            raise UsageError(f"--server {base!r}: expected an http:// or https:// URL")
+        self.base = base if base.endswith("/api/v1") else f"{base}/api/v1"
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        data = orjson.dumps(body) if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UsageError(f"--server {self.base}: cannot reach it ({reason})") from None
+
+    def json(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
+        status, data = self.call(method, path, body)
+        if status not in ok:
+            raise UsageError(f"{method} {self.base}{path}: {status} {_server_message(data)}")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UsageError(f"{method} {self.base}{path}: the answer is not JSON") from None
+
+
+def _server_message(data: bytes) -> str:
+    try:
+        body = orjson.loads(data)
+        return str(body["error"]["message"])[:500]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return data[:300].decode("utf-8", "replace")
+
+
+def _run_counts(values: dict[str, Any] | None) -> Counts:
+    values = values or {}
+    return Counts(**{key: int(values.get(key) or 0) for key in ("passed", "failed", "error", "skipped", "flaky")})
+
+
+def run_server(args: ServerRunArgs, output: Output | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    output = output or Output()
+    check_reporters(args.reporters, args.exports, {"cli", *REPORT_SUFFIX})  # the server writes the files
+    variables = parse_env_vars(args.env_vars)
+    client = ServerClient(args.server, args.token)
+    body: dict[str, Any] = {"trigger": "ci", "ci": ci_metadata(), "variables": variables}
+    if args.environment is not None:
+        body["environment_id"] = args.environment
+    if args.concurrency is not None:
+        body["concurrency"] = args.concurrency
+    run = client.json("POST", f"/scenarios/{args.scenario}/runs", body, ok=(200, 201, 202))
+    run_id = run["id"]
+    output.line(f"run {run_id} started on {client.base} (scenario {args.scenario})")
+    if not args.wait:
+        return EXIT_PASSED
+    started = time.monotonic()
+    view = ProgressView(output, None, lambda: _run_counts(run.get("iterations")))
+    if output.terminal:
+        total = (run.get("iterations") or {}).get("total")
+        view.total = int(total) if total else None
+        view.start()
+    try:
+        while run["status"] not in FINAL_RUN_STATUSES:
+            if args.timeout_s is not None and time.monotonic() - started > args.timeout_s:
+                output.warn(f"run {run_id} still {run['status']} after {args.timeout_s:g} s; it goes on on the server")
+                return EXIT_FAILED
+            sleep(args.poll_seconds)
+            run = client.json("GET", f"/scenario-runs/{run_id}")
+            total = (run.get("iterations") or {}).get("total")
+            view.total = int(total) if total else view.total
+            view.tick()
+    finally:
+        view.stop()
+    report = ReportRun(
+        title=f"scenario {args.scenario}, run {run_id}",
+        run_id=run_id,
+        status=run["status"],
+        started_at=_parse_time(run.get("started_at") or run.get("created_at")),
+        finished_at=_parse_time(run.get("finished_at")) if run.get("finished_at") else None,
+        requests=_run_counts(run.get("requests")),
+        iterations=_run_counts(run.get("iterations")),
+        steps=[],
+        error=run.get("error"),
+        ci=dict(run.get("ci") or {}),
+    )
+    if "cli" in args.reporters:
+        output.line(f"run {run_id}: {report.status}")
+        output.line(f"iterations: {_counts_text(report.iterations)}")
+        output.line(f"requests: {_counts_text(report.requests)}")
+        if report.error:
+            output.line(f"error: {report.error}"[:2000])
+    stamp = report.started_at.strftime("%Y%m%d-%H%M%S")
+    for name in args.reporters:
+        if name == "cli":
+            continue
+        status, data = client.call("GET", f"/scenario-runs/{run_id}/report?format={name}")
+        if status != 200:
+            output.warn(f"the {name} report could not be fetched: {status} {_server_message(data)}")
+            continue
+        path = report_path(name, args.exports, stamp)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except OSError as exc:
+            raise UsageError(f"--reporter-{name}-export {path}: cannot be written ({exc.strerror or exc})") from None
+        output.line(f"report written: {path}")
+    return EXIT_PASSED if run["status"] == RunStatus.PASSED else EXIT_FAILED
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
