@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
+from app.callbacks.router import router as callbacks_router
 from app.cases.router import router as cases_router
 from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
@@ -29,5 +30,6 @@ for router in (
     scenarios_router,
     runs_router,
     interop_router,
+    callbacks_router,
 ):
     api_router.include_router(router)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.api import api_router
 from app.auth.client_address import trusted_proxies
+from app.callbacks.service import resume_pending as resume_callbacks
 from app.core.body_limit import BodyLimitMiddleware, BodyTooLarge, body_too_large_handler
 from app.core.bootstrap import configure_logging, startup
 from app.core.config import get_settings
@@ -38,15 +39,27 @@ async def _reap_forever() -> None:
         await asyncio.sleep(settings.run_reaper_interval_seconds)
 
 
+async def _send_callbacks_forever() -> None:
+    """Run callbacks a dead process left pending are sent from here: at once at start, then every reaper tick."""
+    while True:
+        try:
+            await resume_callbacks(get_session_factory())
+        except Exception:
+            logger.exception("sending pending run callbacks failed")
+        await asyncio.sleep(get_settings().run_reaper_interval_seconds)
+
+
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
     await startup(get_settings())
     await asyncio.to_thread(warm_pool)
     reaper = asyncio.ensure_future(_reap_forever())
+    callbacks = asyncio.ensure_future(_send_callbacks_forever())
     yield
     reaper.cancel()
-    await asyncio.gather(reaper, return_exceptions=True)
+    callbacks.cancel()
+    await asyncio.gather(reaper, callbacks, return_exceptions=True)
     shutdown_pool()  # the processes that run sharded runs' chunks
     await dispose_engine()
 

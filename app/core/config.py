@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     run_chunk_attempts: int = Field(default=2, ge=1, le=10)
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+    # Where clients reach this server (https://exile.example.com): makes the report URLs in run callbacks
+    # absolute. Unset, they are paths (/api/v1/...).
+    public_url: str | None = None
+    # Run callbacks (app.callbacks, docs/ci.md): each delivery is tried up to callback_attempts times, each
+    # attempt waiting callback_timeout_seconds at most; between attempts callback_backoff_seconds, doubling,
+    # at most callback_backoff_max_seconds.
+    callback_attempts: int = Field(default=5, ge=1, le=50)
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    callback_backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
+    callback_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86400)
 
     @property
     def executor(self) -> str:

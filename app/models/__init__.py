@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditLog
 from app.models.base import Base
+from app.models.callback import CallbackDelivery, ProjectCallbackSecret
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
 from app.models.project import Environment, Project
 from app.models.run import ApiRequestRun, ScenarioRun, ScenarioRunChunk
@@ -17,9 +18,11 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "Base",
+    "CallbackDelivery",
     "Environment",
     "LoginThrottle",
     "Project",
+    "ProjectCallbackSecret",
     "ProjectMember",
     "ScenarioRun",
     "ScenarioRunChunk",

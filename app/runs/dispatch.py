@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import select, update
 
+from app.callbacks import service as callbacks
 from app.core.db import get_session_factory
 from app.core.errors import AppError
 from app.engine.statuses import ACTIVE, RunStatus
@@ -56,6 +57,7 @@ async def dispatch(run: ScenarioRun) -> None:
                     .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.QUEUED)
                     .values(status=RunStatus.ERROR, finished_at=utcnow(), error=reason)
                 )
+                await callbacks.record_for_run(session, run.id)  # sent by the callback sweep
                 await session.commit()
             raise BrokerUnavailable(
                 f"run {run.id} could not be sent to the workers: {reason}; it was recorded as error. "

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.callbacks import service as callbacks
 from app.core.config import get_settings
 from app.engine.masking import Masker
 from app.engine.ratelimit import RateLimiter
@@ -73,23 +74,28 @@ async def finish(
             status in (RunStatus.PASSED, RunStatus.FAILED) and counted
         ):  # every row ran (setup passed): the rows read are the truth
             values["iterations_total"] = counted
+    delivery_id: int | None = None
     # Retried: a database hiccup at the very end must not leave the run to the reaper's wrong cause.
     for attempt in range(1, FINISH_ATTEMPTS + 1):
         try:
             async with session_factory() as session:
                 # Only the owner of a running run ends it: a reaper may already have called it interrupted.
-                await session.execute(
+                ended = await session.execute(
                     update(ScenarioRun)
                     .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
                     .values(**values)
                 )
+                # Its callback is recorded with its end (one commit), then sent by this process.
+                delivery_id = await callbacks.record_for_run(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
                 await session.commit()
-            return
+            break
         except Exception:
             if attempt == FINISH_ATTEMPTS:
                 logger.exception("run %s could not be ended %s", run_id, status)
                 return
             await asyncio.sleep(0.25 * 2**attempt)
+    if delivery_id is not None:
+        await callbacks.deliver(session_factory, delivery_id)
 
 
 def _bounded(error: str | None) -> str | None:
@@ -377,6 +383,9 @@ async def reap_stale_runs(
                 "is a worker running and consuming exile_scenario_tasks?",
             )
         )
+        # The runs ended here (all with finished_at=now) get their callbacks recorded with their end; the
+        # callback sweep (app.callbacks.service.resume_pending) sends them.
+        await callbacks.record_ended_at(session, now)
         unclaimed = list(
             await session.scalars(
                 select(ScenarioRun.id).where(

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
+from app.callbacks.service import deliver_in_background
 from app.core.config import get_settings
-from app.core.db import SessionDep
+from app.core.db import SessionDep, get_session_factory
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.pagination import Page, PageDep, page_of, paginate
 from app.core.schemas import PathId, QueryId
-from app.engine.statuses import ResultStatus, RunStatus
+from app.engine.statuses import FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun
 from app.runs import service
 from app.runs.dispatch import dispatch, start_inline, wait_until_ended
@@ -137,6 +138,8 @@ async def cancel_run(run_id: PathId, session: SessionDep, principal: CurrentPrin
     """Works whichever process executes the run: the executor polls the flag in the database."""
     run = await service.cancel_run(session, principal, run_id)
     await session.commit()
+    if run.status in FINISHED:  # a queued run ended here: send its callback (a running one's executor does)
+        deliver_in_background(get_session_factory(), run.id)
     return service.run_read(run)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.principal import Principal
+from app.callbacks import service as callbacks
 from app.cases.service import get_case
 from app.core.config import get_settings
 from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
@@ -254,11 +255,13 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
         raise Conflict(f"scenario run {run.id} already ended ({run.status})", code="run_finished")
     # A queued run is cancelled outright; a running one is told through the database and stops itself.
     now = utcnow()
-    await session.execute(
+    cancelled = await session.execute(
         update(ScenarioRun)
         .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.QUEUED)
         .values(status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started")
     )
+    if cancelled.rowcount:  # type: ignore[attr-defined]
+        await callbacks.record_for_run(session, run.id)  # ended here: its callback is recorded with the cancel
     await session.execute(update(ScenarioRun).where(ScenarioRun.id == run.id).values(cancel_requested=True))
     # A sharded run's chunks still waiting are cancelled here; the running ones see the flag like a run does.
     await session.execute(

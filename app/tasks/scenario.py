@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from celery.signals import worker_ready
 
+from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
 from app.runs.chunks import execute_chunk
@@ -69,6 +70,13 @@ def reap_stale_runs_task() -> int:
     )
 
 
+@celery_app.task(name="resume_callbacks_task")
+def resume_callbacks_task() -> int:
+    """Send the run callbacks a dead process left pending (app.callbacks.service.resume_pending)."""
+    loop, sessions = thread_database()
+    return loop.run_until_complete(resume_pending(sessions))
+
+
 @worker_ready.connect
 def _start_reaper(**_kwargs: object) -> None:
     """Workers also end runs whose executor died, so a deployment without an API process still heals."""
@@ -79,6 +87,10 @@ def _start_reaper(**_kwargs: object) -> None:
                 reap_stale_runs_task()
             except Exception:
                 logger.exception("reaping stale runs failed")
+            try:  # at start (what a dead process left) and every tick after
+                resume_callbacks_task()
+            except Exception:
+                logger.exception("sending pending run callbacks failed")
             time.sleep(get_settings().run_reaper_interval_seconds)
 
     threading.Thread(target=loop, name="exile-reaper", daemon=True).start()
