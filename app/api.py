@@ -8,6 +8,7 @@ from app.callbacks.router import router as callbacks_router
 from app.cases.router import router as cases_router
 from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
+from app.interop.report_router import router as report_router
 from app.interop.router import router as interop_router
 from app.members.router import router as members_router
 from app.projects.router import router as projects_router
@@ -30,6 +31,7 @@ for router in (
     scenarios_router,
     runs_router,
     interop_router,
+    report_router,
     callbacks_router,
 ):
     api_router.include_router(router)

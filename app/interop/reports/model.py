@@ -37,6 +37,10 @@ class ReportRun:
     error: str | None = None
     ci: dict[str, Any] = field(default_factory=dict)  # trigger and CI metadata as the run was started with
     links: dict[str, str] = field(default_factory=dict)  # report URLs, when the run lives on a server
+    # Names that label a result (JUnit testcase names, the HTML page): a case dataset's id -> its name (fan-out
+    # rows), and an iteration -> its data row's name. Optional: a result without one is labelled by numbers.
+    dataset_names: dict[int, str] = field(default_factory=dict)
+    row_names: dict[int, str] = field(default_factory=dict)
 
 
 # Called once per reporter (so it may be called more than once); yields the run's final results
