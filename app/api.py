@@ -10,6 +10,7 @@ from app.datasets.router import router as datasets_router
 from app.environments.router import router as environments_router
 from app.interop.report_router import router as report_router
 from app.interop.router import router as interop_router
+from app.interop.router import schemas_router
 from app.members.router import router as members_router
 from app.projects.router import router as projects_router
 from app.runs.router import router as runs_router
@@ -31,6 +32,7 @@ for router in (
     scenarios_router,
     runs_router,
     interop_router,
+    schemas_router,
     report_router,
     callbacks_router,
 ):

@@ -45,8 +45,10 @@ class _Writer:
 
 
 def to_collection(content: ProjectContent, scenario_index: int = 0) -> tuple[dict[str, Any], list[NotTranslated]]:
-    """The collection for one scenario of `content`, and what it could not express (never dropped silently)."""
+    """The collection for one scenario of `content`, and what it could not express (never dropped silently),
+    after what the content itself lists as not translated (an export's secrets taken out...)."""
     writer = _Writer()
+    writer.notes = list(content.not_translated)
     scenario = content.scenarios[scenario_index]
     cases = {case.key: case for case in content.cases}
     variables = dict(scenario.variables)

@@ -1,17 +1,28 @@
+"""Files in and out: imports into a project, exports of a scenario, and the Exile file's JSON Schema."""
+
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from functools import cache
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
-from app.core.schemas import PathId
-from app.interop import service
+from app.core.schemas import MAX_ID, PathId
+from app.interop import exile_file, postman_export, service
+from app.interop.export import export_scenario
 from app.interop.service import ImportKind, ImportReport
 
 router = APIRouter(tags=["imports"], responses=error_responses(*SIGNED_IN))
+schemas_router = APIRouter(tags=["schemas"])  # public: see exile_file_schema
+
+ExportFormat = Literal["exile", "postman", "postman_data"]
+FileFormat = Literal["yaml", "json"]
 
 
 @router.post(
@@ -35,3 +46,72 @@ async def import_file(
     if not dry_run:
         await session.commit()
     return report
+
+
+def export_file(
+    content: Any, scenario_name: str, fmt: ExportFormat, file_format: FileFormat, schema_url: str | None = None
+) -> tuple[str, str, str, int]:
+    """(text, file name, media type, how many parts were not exported) for an exported ProjectContent."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", scenario_name).strip("-.")[:100] or "scenario"
+    if fmt == "exile":
+        text = exile_file.dump(content, file_format, schema_url=schema_url)
+        media = "application/yaml" if file_format == "yaml" else "application/json"
+        return text, f"{stem}.exile.{file_format}", media, len(content.not_translated)
+    if fmt == "postman_data":
+        rows = postman_export.data_file(content)
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n", f"{stem}.data.json", "application/json", 0
+    collection, notes = postman_export.to_collection(content)
+    text = json.dumps(collection, indent=2, ensure_ascii=False) + "\n"
+    return text, f"{stem}.postman_collection.json", "application/json", len(notes)
+
+
+@router.get(
+    "/scenarios/{scenario_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, as a download. `X-Exile-Not-Exported` counts the parts left out or changed "
+            "(listed in the Exile file's `not_exported`, or the collection's description).",
+            "content": {"application/yaml": {}, "application/json": {}},
+        },
+        **error_responses(403, 404),
+    },
+)
+async def export(
+    scenario_id: PathId,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    format: Annotated[
+        ExportFormat,
+        Query(description="exile: the Exile file; postman: a collection v2.1; postman_data: its Newman data file."),
+    ] = "exile",
+    environment_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="An environment of the scenario's project to include.")
+    ] = None,
+    file_format: Annotated[FileFormat, Query(description="The Exile file as YAML or JSON.")] = "yaml",
+) -> Response:
+    """A scenario with the cases it uses, their datasets, its data rows and optionally an environment, as a file
+    to download. Secret values are never in it (secret variables keep their names with empty values)."""
+    content = await export_scenario(session, principal, scenario_id, environment_id)
+    schema_url = str(request.url_for("exile_file_schema"))
+    text, filename, media, left_out = export_file(content, content.scenarios[0].name, format, file_format, schema_url)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Exile-Not-Exported": str(left_out)}
+    return Response(text, media_type=media, headers=headers)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return exile_file.json_schema()
+
+
+@schemas_router.get(
+    "/schemas/exile-file",
+    name="exile_file_schema",
+    response_class=JSONResponse,
+    responses={200: {"description": "A JSON Schema (draft 2020-12).", "content": {"application/schema+json": {}}}},
+)
+async def exile_file_schema() -> JSONResponse:
+    """The Exile file's JSON Schema (the one committed at schemas/exile-file.schema.json). No sign-in: it says
+    nothing about this server's data, and editors and CI validators fetch a file's `$schema` without a token."""
+    return JSONResponse(_schema(), media_type="application/schema+json")
