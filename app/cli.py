@@ -197,7 +197,7 @@ def run_command(
             if file is None:
                 raise cli_run.UsageError("give a collection or Exile FILE to run (or --server URL)")
             file_args = cli_run.FileRunArgs(
-                file, environment, data, iterations, concurrency or 1, env_var or [], timeout_request, timeout,
+                file, environment, data, iterations, 1 if concurrency is None else concurrency, env_var or [], timeout_request, timeout,
                 bail, insecure, folder, names, exports,
             )  # fmt: skip
             code = cli_run.run_file(file_args)
@@ -205,6 +205,66 @@ def run_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(cli_run.EXIT_USAGE) from None
     raise typer.Exit(code)
+
+
+@app.command("export")
+def export_command(
+    scenario_id: int = typer.Argument(..., help="The scenario to export."),
+    fmt: str = typer.Option("exile", "--format", help="exile (the Exile file) or postman (a collection v2.1)."),
+    user: str = typer.Option(..., "--as", help="Email of the user the export is made as (needs read access)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the file here (default: stdout)."),
+    environment: int | None = typer.Option(None, "--environment", help="Include this environment (no secrets)."),
+    file_format: str = typer.Option("yaml", "--file-format", help="The Exile file as yaml or json."),
+    data: Path | None = typer.Option(None, "--data", help="postman: also write the data rows for newman -d here."),
+) -> None:
+    """Export a scenario through the same service as the API; what was left out is printed on stderr."""
+    from app.core.errors import AppError
+
+    if fmt not in ("exile", "postman"):
+        typer.echo(f"error: --format '{fmt}' is not one of exile, postman", err=True)
+        raise typer.Exit(2)
+    if file_format not in ("yaml", "json"):
+        typer.echo(f"error: --file-format '{file_format}' is not one of yaml, json", err=True)
+        raise typer.Exit(2)
+    try:
+        text, rows, notes = asyncio.run(_export(scenario_id, fmt, file_format, user, environment))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if exc.status_code == 422 else 1) from None
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+    if data is not None:
+        data.write_text(rows, encoding="utf-8")
+    for note in notes:
+        typer.echo(f"not exported: {note.location}: {note.source} ({note.reason})", err=True)
+
+
+async def _export(scenario_id: int, fmt: str, file_format: str, email: str, environment_id: int | None) -> Any:
+    from sqlalchemy import select
+
+    from app.auth.principal import Principal
+    from app.core.db import dispose_engine, get_session_factory
+    from app.core.errors import AppError
+    from app.interop import postman_export
+    from app.interop.export import export_scenario
+    from app.interop.router import export_file
+    from app.models import User
+
+    try:
+        async with get_session_factory()() as session:
+            account = await session.scalar(select(User).where(User.email == email.strip().lower()))
+            if account is None or not account.is_active:
+                raise AppError(f"no active user with the email {email!r}", status_code=404)
+            content = await export_scenario(session, Principal(user=account), scenario_id, environment_id)
+        name = content.scenarios[0].name
+        text = export_file(content, name, fmt, file_format)[0]  # type: ignore[arg-type]  # checked above
+        rows = export_file(content, name, "postman_data", "json")[0]
+        notes = postman_export.to_collection(content)[1] if fmt == "postman" else content.not_translated
+        return text, rows, notes
+    finally:
+        await dispose_engine()
 
 
 def main() -> None:
