@@ -24,6 +24,7 @@ from app.core.config import get_settings
 from app.core.db import get_session_factory
 from app.models import AuditLog, CallbackDelivery, ProjectCallbackSecret, ScenarioRun, User
 from app.models.base import utcnow
+from app.runs.chunks import shutdown_pool
 from app.runs.dispatch import wait_for_inline_runs
 from app.runs.executor import reap_stale_runs
 from app.runs.schemas import ScenarioRunCreate
@@ -137,12 +138,13 @@ async def test_a_tampered_body_an_old_timestamp_or_another_secret_do_not_verify(
     assert not doc_receiver("whsec_not-the-projects", monkeypatch)["verify"](call.headers, call.body)
 
 
-async def test_failed_and_cancelled_runs_each_get_one_callback(api, receiver):
+async def test_failed_and_cancelled_runs_each_get_one_callback(api, receiver, monkeypatch):
+    monkeypatch.setattr(get_settings(), "run_heartbeat_seconds", 0.1)  # the executor polls for the cancel
     failing = await scenario_on(api, receiver, status=201)  # /ok answers 200: the check fails
     secret = await rotate(api, failing["project"])
     failed = await start_run(api, failing, f"{receiver.url}/hook/failed")
 
-    slow = await scenario_on(api, receiver, path="/slow?s=5")
+    slow = await scenario_on(api, receiver, path="/slow?s=3")
     slow_secret = await rotate(api, slow["project"])
     running = await start_run(api, slow, f"{receiver.url}/hook/cancelled")
     for _ in range(200):  # until the executor holds it: the cancel then goes through the executor's end
@@ -451,3 +453,41 @@ def test_the_signature_scheme_is_the_documented_one():
     )
     assert not callbacks.verify("whsec_k", "soon", "sha256=00", body)
     assert isinstance(Receiver, type)
+
+
+async def test_a_sharded_run_gets_one_callback_from_the_chunk_that_ends_it(api, receiver, monkeypatch):
+    settings = get_settings()
+    monkeypatch.setattr(settings, "run_processes", 2)
+    monkeypatch.setattr(settings, "run_chunk_rows", 2)
+    monkeypatch.setattr(settings, "run_heartbeat_seconds", 0.2)
+    ids = await scenario_on(api, receiver)
+    patched = await api.patch(f"{API}/scenarios/{ids['scenario']}", json={"settings": {"concurrency": 2}, "version": 2})
+    assert patched.status_code == 200, patched.text
+    rows = [{"variables": {"row": index}} for index in range(5)]
+    assert (await api.put(f"{API}/scenarios/{ids['scenario']}/datasets", json=rows)).status_code == 200
+    secret = await rotate(api, ids["project"])
+    try:
+        run = await start_run(api, ids, f"{receiver.url}/hook/sharded")
+        await settled()
+    finally:
+        shutdown_pool()
+    async with get_session_factory()() as session:
+        ended = await session.get(ScenarioRun, run["id"])
+    assert ended is not None and ended.chunks == 3 and ended.status == "passed"  # it was sharded
+    [call] = receiver.of("sharded")  # one, though three chunks ended
+    assert callbacks.verify(secret, call.headers["X-Exile-Timestamp"], call.headers["X-Exile-Signature"], call.body)
+    payload = orjson.loads(call.body)
+    assert payload["status"] == "passed" and payload["iterations"]["passed"] == 5 and payload["requests"]["passed"] == 5
+
+
+async def test_a_run_that_times_out_gets_its_callback(api, receiver):
+    ids = await scenario_on(api, receiver, path="/slow?s=1")
+    patched = await api.patch(
+        f"{API}/scenarios/{ids['scenario']}", json={"settings": {"timeout_ms": 200}, "version": 2}
+    )
+    assert patched.status_code == 200, patched.text
+    run = await start_run(api, ids, f"{receiver.url}/hook/timeout")
+    await settled()
+    [call] = receiver.of("timeout")
+    payload = orjson.loads(call.body)
+    assert payload["run_id"] == run["id"] and payload["status"] == "error" and "timed out" in payload["error"]
