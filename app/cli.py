@@ -197,9 +197,20 @@ def run_command(
             if file is None:
                 raise cli_run.UsageError("give a collection or Exile FILE to run (or --server URL)")
             file_args = cli_run.FileRunArgs(
-                file, environment, data, iterations, 1 if concurrency is None else concurrency, env_var or [], timeout_request, timeout,
-                bail, insecure, folder, names, exports,
-            )  # fmt: skip
+                file,
+                environment,
+                data,
+                iterations,
+                1 if concurrency is None else concurrency,
+                env_var or [],
+                timeout_request,
+                timeout,
+                bail,
+                insecure,
+                folder,
+                names,
+                exports,
+            )
             code = cli_run.run_file(file_args)
     except cli_run.UsageError as exc:
         typer.echo(f"error: {exc}", err=True)

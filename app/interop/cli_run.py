@@ -395,7 +395,7 @@ def prepare(args: FileRunArgs) -> Prepared:
     environment.merge(content)
     if args.environment is not None:
         environment.merge(read_content(args.environment, "postman_environment"))
-    environment.variables.update(env_vars)
+    environment.set_values(env_vars)
     if args.insecure:
         environment.verify_tls = False
     try:
@@ -512,6 +512,12 @@ async def _execute(prepared: Prepared, args: FileRunArgs, spill_dir: Path, outpu
         iterations=outcome.iterations,
         steps=[spill.summaries[key] for key in keys if key in spill.summaries],
         error=error,
+        dataset_names={
+            dataset.id: dataset.name
+            for step in [*flow.setup, *flow.steps, *flow.teardown]
+            for dataset in step.case.datasets
+            if dataset.id is not None
+        },
     )
     return run, spill
 

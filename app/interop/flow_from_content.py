@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from app.engine.masking import MIN_SECRET_LENGTH
 from app.engine.specs import (
     CaseSpec,
     DataRow,
@@ -42,13 +43,27 @@ class RunEnvironment:
     secrets: dict[str, str] = field(default_factory=dict)
     verify_tls: bool = True
     proxy: str | None = None
+    secret_names: set[str] = field(default_factory=set)
+
+    def set_values(self, values: dict[str, str]) -> None:
+        """`--env-var`s: a value for a name the files call secret stays secret (masked in every record)."""
+        for name, value in values.items():
+            if name in self.secret_names and len(value) >= MIN_SECRET_LENGTH:
+                self.secrets[name] = value
+                self.variables.pop(name, None)
+            else:
+                self.secrets.pop(name, None)
+                self.variables[name] = value
 
     def merge(self, content: ProjectContent) -> None:
         """A later environment file's values win over earlier ones, as Newman's `-e` over the collection."""
         for environment in content.environments:
             self.base_url = environment.base_url or self.base_url
             self.variables.update(environment.variables)
-            self.secrets.update(environment.secret_variables)
+            for name, value in environment.secret_variables.items():
+                self.secret_names.add(name)
+                if value:  # an Exile file names its secrets with empty values: given by -e or --env-var
+                    self.secrets[name] = value
             self.verify_tls = self.verify_tls and environment.verify_tls
             self.proxy = environment.proxy or self.proxy
 
@@ -75,7 +90,7 @@ def pick_scenario(content: ProjectContent, folder: str | None) -> ScenarioConten
     raise ContentNotRunnable(f"--folder {folder!r}: no such folder (folders: {names})")
 
 
-def _case_spec(case: CaseContent, number: int, timeout_ms: int | None) -> CaseSpec:
+def _case_spec(case: CaseContent, number: int, timeout_ms: int | None, first_dataset: int) -> CaseSpec:
     fields = case.model_dump(include=set(REQUEST_FIELDS), by_alias=True)
     if timeout_ms is not None:
         fields["timeout_ms"] = timeout_ms
@@ -85,7 +100,7 @@ def _case_spec(case: CaseContent, number: int, timeout_ms: int | None) -> CaseSp
         raise ContentNotRunnable(f"case '{case.name}': {exc}") from None
     datasets = [
         DatasetSpec(index, dataset.name, dict(dataset.variables))
-        for index, dataset in enumerate(case.datasets, start=1)
+        for index, dataset in enumerate(case.datasets, start=first_dataset)
     ]
     return CaseSpec(id=number, name=case.name, request=request, datasets=datasets)
 
@@ -107,7 +122,10 @@ def build_flow(
                 f"scenario '{scenario.name}': a step refers to case '{item.case}', not in the file"
             )
         if item.case not in specs:
-            specs[item.case] = _case_spec(content.case(item.case), numbers[item.case], timeout_request_ms)
+            first_dataset = 1 + sum(len(spec.datasets) for spec in specs.values())  # ids unique in the run
+            specs[item.case] = _case_spec(
+                content.case(item.case), numbers[item.case], timeout_request_ms, first_dataset
+            )
         mode = getattr(item, "dataset_mode", "none")
         return StepSpec(
             case=specs[item.case],

@@ -17,18 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from app.interop import postman
 from app.interop.content import ProjectContent, UnreadableFile
 from app.models import ApiRequest, Environment, TestScenario
 from tests.conftest import assert_error, count_rows
 from tests.factories import project
+from tests.interop.order_target import BENCH_URL, OrderFlow, bench_rows, running_order_flow
 from tests.runs.conftest import wait_until_finished
 
 API = "/api/v1"
 FIXTURES = Path(__file__).parent / "fixtures" / "postman"
-BENCH_URL = "http://127.0.0.1:18080"
 
 
 def fixture(name: str) -> str:
@@ -46,64 +45,10 @@ async def upload(
 
 
 # ---- the bench's order flow, run green --------------------------------------------------------------------------
-class OrderFlow:
-    """The bench target (nginx in ../shared/bench) with state: a token from login, an order for that token."""
-
-    def __init__(self) -> None:
-        self.tokens: set[str] = set()
-        self.orders: dict[str, int] = {}
-        self.paid: list[str] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/login", self.login)
-        app.router.add_post("/orders", self.create_order)
-        app.router.add_post("/pay", self.pay)
-        return app
-
-    async def login(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if not body.get("username") or body.get("password") != "pw":
-            return web.json_response({"code": 401}, status=401)
-        token = f"tok-{body['username']}"
-        self.tokens.add(token)
-        return web.json_response({"code": 0, "data": {"token": token, "user_id": 42}})
-
-    async def create_order(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
-            return web.json_response({"code": 403}, status=403)
-        body = await request.json()
-        if not isinstance(body.get("qty"), int):  # `"qty": {{qty}}` in the raw body must stay a number
-            return web.json_response({"code": 400}, status=400)
-        order_id = f"o-{len(self.orders) + 1}"
-        self.orders[order_id] = body["qty"]
-        return web.json_response({"code": 0, "data": {"order_id": order_id, "amount": 100 * body["qty"]}})
-
-    async def pay(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if body.get("order_id") not in self.orders:
-            return web.json_response({"code": 404}, status=404)
-        self.paid.append(body["order_id"])
-        return web.json_response({"code": 0, "data": {"status": "PAID"}})
-
-
 @pytest.fixture
 async def order_target() -> AsyncIterator[tuple[OrderFlow, str]]:
-    target = OrderFlow()
-    runner = web.AppRunner(target.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield target, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-def bench_rows(count: int) -> list[dict[str, Any]]:
-    """The rows ../shared/bench/make_data.py writes (username,password,sku,qty), as a CSV reader gives them."""
-    return [
-        {"username": f"user{i}", "password": "pw", "sku": f"sku-{i % 50}", "qty": str(1 + i % 5)} for i in range(count)
-    ]
+    async with running_order_flow() as served:
+        yield served
 
 
 async def test_the_bench_collection_imports_and_its_scenario_runs_green_with_the_bench_data(api, order_target):
