@@ -390,7 +390,9 @@ async def test_rotating_the_secret_shows_it_once_and_the_old_one_stops_verifying
 
     async with get_session_factory()() as session:
         sealed = await session.scalar(select(ProjectCallbackSecret.sealed_secret))
-        entries = list(await session.scalars(select(AuditLog).where(AuditLog.entity == "callback_secret")))
+        entries = list(
+            await session.scalars(select(AuditLog).where(AuditLog.entity == "callback_secret").order_by(AuditLog.id))
+        )
     assert sealed is not None and second not in sealed and sealed.startswith("enc:v1:")
     assert [entry.action for entry in entries] == ["create", "rotate"]
     assert all(first not in str(e.changes) and second not in str(e.changes) for e in entries)
