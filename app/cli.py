@@ -259,8 +259,7 @@ async def _export(scenario_id: int, fmt: str, file_format: str, email: str, envi
     from app.core.db import dispose_engine, get_session_factory
     from app.core.errors import AppError
     from app.interop import postman_export
-    from app.interop.export import export_scenario
-    from app.interop.router import export_file
+    from app.interop.export import export_file, export_scenario
     from app.models import User
 
     try:

@@ -10,9 +10,10 @@ in the content's `not_translated` (written out as the file's `not_exported`), ne
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from app.core.secret_box import unseal
 from app.engine.masking import MASK, MIN_SECRET_LENGTH, Masker
 from app.engine.specs import ScenarioSettings
 from app.environments.service import get_environment
+from app.interop import exile_file, postman_export
 from app.interop.content import (
     CaseContent,
     DatasetContent,
@@ -36,9 +38,12 @@ from app.models import ApiRequest, Environment
 from app.scenarios import repository
 from app.scenarios.service import get_scenario
 
+ExportFormat = Literal["exile", "postman", "postman_data"]
+FileFormat = Literal["yaml", "json"]
 MAX_NOTES = 200  # a scenario with 100,000 rows gets a bounded list, then one line that says how many more
 _TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 _SCHEME = re.compile(r"^\s*(bearer|basic|token|digest|apikey|api-key|key|jwt)\s+", re.I)
+_NAME_EQUALS = re.compile(r"(^|[;,&\s])[\w.-]+=")  # `sid=` in a cookie, `a=` in `a=1&b=2`
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)([^/@\s]+)(@)")
 _CREDENTIAL_WORDS = {
     "password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "credential", "credentials",
@@ -102,7 +107,8 @@ async def export_scenario(
     case_ids = list(
         dict.fromkeys([*(s["case_id"] for s in setup), *(s.case_id for s in steps), *(s["case_id"] for s in teardown)])
     )
-    cases = await repository.cases_by_id(session, case_ids)
+    found = await session.scalars(case_repository.case_query().where(ApiRequest.id.in_(case_ids)))
+    cases = {case.id: case for case in found}  # with their tags
     role = await principal.role_in(session, scenario.project_id)
     for case_id in case_ids:
         case = cases.get(case_id)
@@ -164,6 +170,27 @@ async def export_scenario(
     scrub(content, secrets, notes)
     notes.close()
     return content
+
+
+def export_file(
+    content: ProjectContent,
+    scenario_name: str,
+    fmt: ExportFormat,
+    file_format: FileFormat,
+    schema_url: str | None = None,
+) -> tuple[str, str, str, int]:
+    """(text, file name, media type, how many parts were not exported) for an exported ProjectContent."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", scenario_name).strip("-.")[:100] or "scenario"
+    if fmt == "exile":
+        text = exile_file.dump(content, file_format, schema_url=schema_url)
+        media = "application/yaml" if file_format == "yaml" else "application/json"
+        return text, f"{stem}.exile.{file_format}", media, len(content.not_translated)
+    if fmt == "postman_data":
+        rows = postman_export.data_file(content)
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n", f"{stem}.data.json", "application/json", 0
+    collection, notes = postman_export.to_collection(content)
+    text = json.dumps(collection, indent=2, ensure_ascii=False) + "\n"
+    return text, f"{stem}.postman_collection.json", "application/json", len(notes)
 
 
 def _unique_key(name: str, taken: set[str]) -> str:
@@ -333,13 +360,12 @@ def scrub(content: ProjectContent, secrets: dict[str, str], notes: _Notes | None
 
 
 def _literal_part(value: str) -> str:
-    """The literal text of a credential value, without its templates and its scheme (`Bearer `)."""
+    """The literal credential in a value: not its templates, its scheme (`Bearer `) or its names (`sid=`)."""
     if not isinstance(value, str):
         return ""
-    literal = _SCHEME.sub("", value.strip(), count=1) if _SCHEME.match(value) else value.strip()
-    if not _TEMPLATE.sub("", literal).strip():
-        return ""
-    return literal if not _TEMPLATE.search(literal) else max(_TEMPLATE.split(literal), key=len).strip()
+    text = _SCHEME.sub("", value.strip(), count=1)
+    pieces = [_NAME_EQUALS.sub(r"\1", piece).strip(" ;,=:") for piece in _TEMPLATE.split(text)]
+    return max(pieces, key=len) if any(pieces) else ""
 
 
 def _replaced(name: str) -> str:

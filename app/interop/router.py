@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import re
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -14,15 +12,12 @@ from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.schemas import MAX_ID, PathId
-from app.interop import exile_file, postman_export, service
-from app.interop.export import export_scenario
+from app.interop import exile_file, service
+from app.interop.export import ExportFormat, FileFormat, export_file, export_scenario
 from app.interop.service import ImportKind, ImportReport
 
 router = APIRouter(tags=["imports"], responses=error_responses(*SIGNED_IN))
 schemas_router = APIRouter(tags=["schemas"])  # public: see exile_file_schema
-
-ExportFormat = Literal["exile", "postman", "postman_data"]
-FileFormat = Literal["yaml", "json"]
 
 
 @router.post(
@@ -46,23 +41,6 @@ async def import_file(
     if not dry_run:
         await session.commit()
     return report
-
-
-def export_file(
-    content: Any, scenario_name: str, fmt: ExportFormat, file_format: FileFormat, schema_url: str | None = None
-) -> tuple[str, str, str, int]:
-    """(text, file name, media type, how many parts were not exported) for an exported ProjectContent."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", scenario_name).strip("-.")[:100] or "scenario"
-    if fmt == "exile":
-        text = exile_file.dump(content, file_format, schema_url=schema_url)
-        media = "application/yaml" if file_format == "yaml" else "application/json"
-        return text, f"{stem}.exile.{file_format}", media, len(content.not_translated)
-    if fmt == "postman_data":
-        rows = postman_export.data_file(content)
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n", f"{stem}.data.json", "application/json", 0
-    collection, notes = postman_export.to_collection(content)
-    text = json.dumps(collection, indent=2, ensure_ascii=False) + "\n"
-    return text, f"{stem}.postman_collection.json", "application/json", len(notes)
 
 
 @router.get(
