@@ -60,10 +60,10 @@ async def run_report(
             code="run_not_finished",
         )
     summary = await report_source.report_run(session, run, report_links(request, run.id))
-    await session.rollback()  # nothing to write; the stream reads in its own short sessions
+    await session.rollback()  # nothing to write (and `run` is expired now); the stream reads in its own sessions
     chosen = REPORTERS[format]
     headers = {
-        "Content-Disposition": f'attachment; filename="exile-run-{run.id}.{chosen.extension}"',
+        "Content-Disposition": f'attachment; filename="exile-run-{run_id}.{chosen.extension}"',
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
     }

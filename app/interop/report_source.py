@@ -13,7 +13,7 @@ import io
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -163,27 +163,14 @@ async def report_run(session: AsyncSession, run: ScenarioRun, links: dict[str, s
 
 
 def _result(row: Any) -> StepResult:
+    (
+        _id, step_key, case_id, step_id, dataset_id, iteration, attempt, iteration_attempt, is_final, flaky, status,
+        started_at, duration_ms, request, dataset, response, error, assertions, extracted, name,
+    ) = row  # fmt: skip
     return StepResult(
-        step_key=row.step_key,
-        case_id=row.case_id,
-        step_id=row.step_id,
-        dataset_id=row.dataset_id,
-        iteration=row.iteration,
-        attempt=row.attempt,
-        iteration_attempt=row.iteration_attempt,
-        is_final=row.is_final,
-        flaky=row.flaky,
-        status=ResultStatus(row.status),
-        started_at=row.started_at,
-        duration_ms=row.duration_ms,
-        request=row.request,
-        dataset=row.dataset,
-        response=row.response,
-        error=row.error,
-        assertions=row.assertions or [],
-        extracted=row.extracted or {},
-        name=row.name,
-    )
+        step_key, case_id, step_id, dataset_id, iteration, attempt, iteration_attempt, is_final, flaky, status,
+        started_at, duration_ms, request, dataset, response, error, assertions or [], extracted or {}, name,
+    )  # fmt: skip
 
 
 async def record_page(
@@ -209,11 +196,12 @@ async def record_page(
         .order_by(ApiRequestRun.iteration, ApiRequestRun.id)
         .limit(PAGE)
     )
-    async with sessions() as session:
-        rows = (await session.execute(query)).all()
+    async with sessions() as session:  # Core, not the ORM: plain rows, no identity map to fill
+        rows = (await (await session.connection()).execute(query)).all()
     if not rows:
         return [], after
-    return [_result(row) for row in rows], (rows[-1].iteration, rows[-1].id)
+    last = rows[-1]
+    return [_result(row) for row in rows], (last.iteration, last.id)
 
 
 class _Abandoned(Exception):
@@ -261,11 +249,18 @@ async def stream_report(
     def send(item: bytes | BaseException | None) -> None:
         call(queue.put(item))
 
+    def fetch(step_key: str, after: tuple[int, int]) -> Future[tuple[list[StepResult], tuple[int, int]]]:
+        if stop.is_set():
+            raise _Abandoned
+        return asyncio.run_coroutine_threadsafe(record_page(sessions, run_id, step_key, after), loop)
+
     def records() -> Iterator[StepResult]:
         for step in run.steps:
-            after = (-(2**31), 0)
+            coming = fetch(step.key, (-(2**31), 0))
             while True:
-                page, after = call(record_page(sessions, run_id, step.key, after))
+                page, after = coming.result()
+                if len(page) == PAGE:  # the next page is read while this one is written
+                    coming = fetch(step.key, after)
                 yield from page
                 if len(page) < PAGE:
                     break

@@ -58,7 +58,7 @@ def result_label(run: ReportRun, result: StepResult) -> str:
     if result.iteration < 0:
         parts.append(result.step_key.partition(":")[0])  # setup or teardown: once per run
     else:
-        parts.append(f"iteration {result.iteration + 1}")
+        parts.append(f"iteration {result.iteration}")  # counted from 0, as the API and the run's error count them
         row = run.row_names.get(result.iteration)
         if row:
             parts.append(f"row '{row}'")

@@ -75,7 +75,9 @@ details.result summary{cursor:pointer}
 pre{
   background:#f0f2f5;padding:8px;overflow:auto;max-height:420px;white-space:pre-wrap;word-break:break-all;margin:0
 }
-.error-text{color:#8a2020;white-space:pre-wrap}
+table.checks{table-layout:fixed}
+table.checks td{vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}
+.error-text{color:#8a2020;white-space:pre-wrap;overflow-wrap:anywhere}
 .note{color:#5b6475}
 """.strip()
 

@@ -7,8 +7,9 @@ JUnit schema (tests/interop/fixtures/junit.xsd): `<testsuites>` carries no `skip
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from xml.sax.saxutils import XMLGenerator
 from xml.sax.xmlreader import AttributesImpl
 
@@ -44,9 +45,31 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+class _Forward(io.RawIOBase):
+    """Hands `out` what the buffers above it gathered, without ever closing it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._out.write(bytes(data))
+        return len(data)
+
+
 class _Writer:
     def __init__(self, out: BinaryIO) -> None:
-        self.xml = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
+        # XMLGenerator hands each piece (a tag, an attribute) to its stream as it goes: buffered text here,
+        # `out` gets large writes instead of one per piece.
+        self.stream = io.TextIOWrapper(io.BufferedWriter(_Forward(out), 64 * 1024), encoding="utf-8", newline="\n")
+        self.xml = XMLGenerator(self.stream, encoding="utf-8", short_empty_elements=True)
+
+    def finish(self) -> None:
+        self.xml.endDocument()
+        self.stream.flush()
+        self.stream.detach()  # leaves `out` open for its owner
 
     def start(self, tag: str, /, **attributes: str) -> None:
         self.xml.startElement(tag, AttributesImpl({key: clean(value) for key, value in attributes.items()}))
@@ -167,4 +190,4 @@ def write(out: BinaryIO, run: ReportRun, records: RecordSource) -> None:
         open_suite(steps[index], index)
         writer.end("testsuite")
     writer.end("testsuites")
-    writer.xml.endDocument()
+    writer.finish()
