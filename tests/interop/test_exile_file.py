@@ -55,7 +55,13 @@ async def imported_collection(api: Any) -> tuple[dict[str, Any], int]:
     steps[6]["enabled"] = False
     assert (await api.put(f"{API}/scenarios/{scenario_id}/steps", json=steps)).status_code == 200
     version = (await api.get(f"{API}/scenarios/{scenario_id}")).json()["version"]
-    settings = {"settings": {"concurrency": 4, "stop_on_failure": False}, "version": version}
+    token, ping = report["cases"][0]["id"], report["cases"][6]["id"]
+    settings = {
+        "settings": {"concurrency": 4, "stop_on_failure": False},
+        "setup": [{"case_id": token, "alias": "sign in once"}],
+        "teardown": [{"case_id": ping}],
+        "version": version,
+    }
     assert (await api.patch(f"{API}/scenarios/{scenario_id}", json=settings)).status_code == 200
     return proj, scenario_id
 
@@ -85,6 +91,8 @@ async def test_an_exported_file_imports_into_another_project_as_the_same_cases_s
     }  # fmt: skip
     assert scenario["steps"][6] == {"case": "healthcheck", "enabled": False}
     assert scenario["settings"]["concurrency"] == 4 and scenario["settings"]["stop_on_failure"] is False
+    assert scenario["setup"] == [{"case": "createtoken", "alias": "sign in once"}]
+    assert scenario["teardown"] == [{"case": "healthcheck"}]
 
     other = await project(api, "target")
     response = await upload(api, other["id"], first, kind="exile")

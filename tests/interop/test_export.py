@@ -233,7 +233,16 @@ async def test_no_secret_value_reaches_an_exported_file(api):
     locations = [note["location"] for note in document["not_exported"]]
     assert "cases[login].headers.X-Password" in locations and "scenario.rows[0].token" in locations
     assert json.loads(texts["postman_data"]) == [{"user": "ann", "token": "******"}]
-    assert "{{x_password}}" in texts["postman"] and "{{basic_password}}" in texts["postman"]
+    collection = json.loads(texts["postman"])
+    assert collection["variable"] == [
+        {"key": "copy", "value": "******"},
+        {"key": "plain", "value": "x"},
+        {"key": "base_url", "value": "https://api.example.com"},  # the case's /orders is joined to it
+    ]
+    assert collection["item"][0]["request"]["url"]["raw"] == "{{base_url}}/orders?access_token={{access_token}}&page=1"
+    assert collection["item"][0]["request"]["auth"]["basic"][1] == {
+        "key": "password", "value": "{{basic_password}}", "type": "string"
+    }  # fmt: skip
     # the file imports elsewhere; its secrets are names waiting for values
     other = await project(api, "elsewhere")
     report = (await upload(api, other["id"], texts["exile"], kind="exile")).json()
