@@ -129,6 +129,8 @@ def _item(case: CaseContent, step: StepContent, where: str, writer: _Writer) -> 
     item: dict[str, Any] = {"name": step.alias or case.name, "request": request}
     prerequest = _prerequest(case, step, where, writer)
     tests = _tests(case, where, writer)
+    # pm.variables outlives the request it was set for; a step's variables are that step's alone
+    tests += [f"pm.variables.unset({_js(name)});" for name in step.variables]
     events = [
         {"listen": listen, "script": {"type": "text/javascript", "exec": lines}}
         for listen, lines in (("prerequest", prerequest), ("test", tests))

@@ -368,12 +368,14 @@ async def test_every_kind_of_check_passes_in_newman_as_it_passes_in_exile(api, w
     )  # fmt: skip
     second = await case(
         api, proj["id"], name="echo", method="GET", url=f"{widget_target}/echo", headers={}, body={"mode": "none"},
-        query={"name": "{{item_name}}", "kind": "{{kind}}", "flag": "{{flag}}"}, extractors=[],
+        query={"name": "{{item_name}}", "kind": "{{kind}}", "flag": "{{flag}}", "mode": "{{mode}}"}, extractors=[],
         assertions=[body_check("$.name", "eq", "Widget"), body_check("$.kind", "eq", "widget"),
-                    body_check("$.flag", "eq", "on")],
+                    body_check("$.flag", "eq", "on"), body_check("$.mode", "eq", "scenario")],
     )  # fmt: skip
-    flow = await scenario(api, proj["id"], variables={"expected_name": "Widget"})
-    await put_steps(api, flow["id"], [{"case_id": first["id"]}, {"case_id": second["id"]}])
+    flow = await scenario(api, proj["id"], variables={"expected_name": "Widget", "mode": "scenario"})
+    # the first step's own value of `mode` must not reach the second step, in Exile as in Newman
+    steps = [{"case_id": first["id"], "variables": {"mode": "step"}}, {"case_id": second["id"]}]
+    await put_steps(api, flow["id"], steps)
     started = await api.post(f"{API}/scenarios/{flow['id']}/runs", json={})
     run = await wait_until_finished(api, started.json()["id"])
     assert run["status"] == "passed" and run["requests"]["passed"] == 2, run
@@ -382,7 +384,7 @@ async def test_every_kind_of_check_passes_in_newman_as_it_passes_in_exile(api, w
     assert "not exported: " not in response.text.split('"item"')[1]  # every check has a pm.* form
     newman = await run_newman(str(newman_binary()), response.text, [{}], tmp_path)
     failures = [a for e in newman["executions"] for a in e.get("assertions", []) if "error" in a]
-    assert failures == [] and newman["stats"]["assertions"]["total"] == len(CHECKS) + 3
+    assert failures == [] and newman["stats"]["assertions"]["total"] == len(CHECKS) + 4
     again = postman.parse(response.text)
     kept = [a.model_dump(exclude_none=True) for a in again.cases[0].assertions]
     assert kept == [
@@ -391,4 +393,5 @@ async def test_every_kind_of_check_passes_in_newman_as_it_passes_in_exile(api, w
         if check["source"] != "json_schema" and check.get("expected") != "integer"
     ]  # the two that are not re-imported are listed by the importer
     reported = [item.source for item in again.not_translated]
-    assert len(reported) == 2 and "Number.isInteger" in reported[0] and "jsonSchema" in reported[1]
+    assert len(reported) == 3 and "Number.isInteger" in reported[0] and "jsonSchema" in reported[1]
+    assert reported[2] == 'pm.variables.unset("mode");'  # a step's own variables end with the step
