@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ BAR_NEWMAN = {1: 20.0, 16: 60.0}
 BAR_MEMORY = 1.5
 COLLECTION = "order-flow.postman_collection.json"
 SUMMARY = re.compile(r"requests: .*\((\d+) sent in ([\d.]+) s")
+OUTCOMES = re.compile(r"requests: (?P<passed>\d+) passed, (?P<failed>\d+) failed, (?P<error>\d+) error")
 
 
 @dataclass
@@ -51,6 +53,7 @@ class CliRun:
     seconds: float  # the run's own time, from its summary line
     wall: float  # with the interpreter's start-up and the report written
     peak_kib: int
+    cpu_seconds: float = float("nan")  # user + system of the process, start-up included
     outcomes: dict[str, int] = field(default_factory=dict)  # per request: passed / failed / error
     problems: list[str] = field(default_factory=list)
 
@@ -67,11 +70,19 @@ def exile_binary() -> Path:
     return binary
 
 
-def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Path, report: bool = True) -> CliRun:
-    json_report = work / f"exile-report-{rows}-{concurrency}.json"
-    json_report.unlink(missing_ok=True)
+def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Path, reporter: str = "json") -> CliRun:
+    """One `exile run` with a report written (streamed from the spilled results) besides the summary."""
+    report = work / f"exile-report-{rows}-{concurrency}.{reporter}"
+    report.unlink(missing_ok=True)
     command = [str(exile_binary()), "run", str(bench_dir / COLLECTION), "-d", str(data)]
-    command += ["--concurrency", str(concurrency), "-r", "cli,json", "--reporter-json-export", str(json_report)]
+    command += [
+        "--concurrency",
+        str(concurrency),
+        "-r",
+        f"cli,{reporter}",
+        f"--reporter-{reporter}-export",
+        str(report),
+    ]
     started = time.perf_counter()
     with open(work / "exile-run.log", "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
@@ -81,6 +92,7 @@ def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Pa
     output = (work / "exile-run.log").read_text()
     found = SUMMARY.search(output)
     run = CliRun(concurrency, rows, process.returncode, 0, 0.0, wall, usage.ru_maxrss)
+    run.cpu_seconds = usage.ru_utime + usage.ru_stime
     if found is None:
         run.problems.append(f"no summary line; output ends: {output[-500:]}")
         return run
@@ -89,14 +101,18 @@ def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Pa
         run.problems.append(f"exit code {process.returncode}")
     if run.requests != rows * 3:
         run.problems.append(f"{run.requests} requests, expected {rows * 3}")
-    if json_report.exists():
-        with json_report.open() as f:
-            document = json.load(f)
-        for execution in document["executions"]:
-            run.outcomes[execution["status"]] = run.outcomes.get(execution["status"], 0) + 1
-        json_report.unlink()  # 100,000 rows make a large file
-    else:
-        run.problems.append("no JSON report")
+    outcomes = OUTCOMES.search(output)
+    if outcomes is not None:
+        run.outcomes = {name: int(outcomes.group(name)) for name in ("passed", "failed", "error")}
+        run.outcomes = {name: count for name, count in run.outcomes.items() if count}
+    if not report.exists() or report.stat().st_size == 0:
+        run.problems.append(f"no {reporter} report")
+    elif reporter == "json" and rows <= 10_000:  # the report holds one execution per request, as counted
+        with report.open() as f:
+            executions = json.load(f)["executions"]
+        if len(executions) != run.requests:
+            run.problems.append(f"the JSON report holds {len(executions)} executions, not {run.requests}")
+    report.unlink(missing_ok=True)  # 100,000 rows make a large file
     return run
 
 
@@ -122,7 +138,10 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     newman_counts: dict[str, int] = {}
     if not args.no_newman:
         print(f"Newman: {args.rows} rows ...", flush=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         newman = run_newman(args.bench_dir, data, args.rows, work)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        newman.cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         newman_counts = newman_outcomes(work) if (work / "newman-report.json").exists() else {}
     trials: dict[int, list[CliRun]] = {c: [] for c in args.concurrency}
     for trial in range(1, args.repeat + 1):
@@ -133,12 +152,15 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     print(f"order flow, {args.rows} rows = {args.rows * 3} requests per runner, target {TARGET}")
     print(f"machine: {machine()}")
     print()
-    print("| runner | concurrency | requests | run seconds | requests/s | runs requests/s | wall s | per request |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |")
+    print(
+        "| runner | concurrency | requests | run seconds | requests/s | runs requests/s | wall s "
+        "| CPU us/request (with start-up) | per request |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     if newman is not None:
         print(
             f"| Newman 6 | 1 | {newman.requests} | {newman.seconds:.2f} | {newman.rps:,.1f} | | {newman.note} "
-            f"| {newman_counts} |"
+            f"| {newman.cpu_us_per_request:,.0f} | {newman_counts} |"
         )
         ok = ok and not newman.problems
         for problem in newman.problems:
@@ -148,7 +170,8 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         each = ", ".join(f"{r.rps:,.0f}" for r in runs)
         print(
             f"| exile run | {concurrency} | {pick.requests} | {pick.seconds:.2f} | {pick.rps:,.0f} | {each} "
-            f"| {middle([r.wall for r in runs]):.1f} | {pick.outcomes} |"
+            f"| {middle([r.wall for r in runs]):.1f} | {middle([r.cpu_seconds / r.requests * 1e6 for r in runs]):,.0f} "
+            f"| {pick.outcomes} |"
         )
     print()
     for concurrency, runs in trials.items():
@@ -166,8 +189,10 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         passed = bar is None or ratio >= bar
         ok = ok and passed
         verdict = "(no bar)" if bar is None else f"bar >= {bar:g}x {'PASS' if passed else 'FAIL'}"
+        cpu = newman.cpu_us_per_request / middle([r.cpu_seconds / r.requests * 1e6 for r in runs])
         print(
-            f"c={concurrency}: exile run / Newman requests/s = {ratio:.1f}x {verdict}; "
+            f"c={concurrency}: exile run / Newman requests/s = {ratio:.1f}x {verdict}; Newman's CPU per request / "
+            f"exile run's = {cpu:.1f}x; "
             f"pass/fail per request {'identical' if same else 'DIFFERENT'} ({pick.outcomes} vs Newman {newman_counts})"
         )
     return ok
@@ -178,8 +203,8 @@ def memory(args: argparse.Namespace, work: Path) -> bool:
     peaks: list[CliRun] = []
     for rows in args.memory:
         data = make_data(args.bench_dir, rows, work)
-        print(f"exile run, {rows:,} rows at concurrency {concurrency}, JSON report written ...", flush=True)
-        peaks.append(run_exile(args.bench_dir, data, rows, concurrency, work))
+        print(f"exile run, {rows:,} rows at concurrency {concurrency}, JUnit report written ...", flush=True)
+        peaks.append(run_exile(args.bench_dir, data, rows, concurrency, work, reporter="junit"))
     print()
     print("| rows | requests | run seconds | requests/s | peak RSS MiB | checks |")
     print("| ---: | ---: | ---: | ---: | ---: | --- |")
