@@ -9,6 +9,7 @@ holds one page of records and a few chunks of output at any time, and a slow cli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import threading
@@ -240,14 +241,11 @@ async def stream_report(
     run_id = run.run_id
     assert run_id is not None
 
-    def call(coroutine: Any) -> Any:  # in the writer thread: run on the event loop and wait for it
-        if stop.is_set():
-            coroutine.close()
-            raise _Abandoned
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
-
+    # These run in the writer thread: each hands a coroutine to the event loop (and `send` waits for it).
     def send(item: bytes | BaseException | None) -> None:
-        call(queue.put(item))
+        if stop.is_set():
+            raise _Abandoned
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
 
     def fetch(step_key: str, after: tuple[int, int]) -> Future[tuple[list[StepResult], tuple[int, int]]]:
         if stop.is_set():
@@ -275,9 +273,9 @@ async def stream_report(
             send(None)
         except _Abandoned:
             pass
-        except BaseException as error:  # the response has begun: log it, and end the stream where it is
+        except BaseException as error:  # the response has begun: log it, and break the stream off there
             logger.exception("report of run %s failed while it was written", run_id)
-            if not stop.is_set():
+            with contextlib.suppress(_Abandoned):
                 send(error)
 
     writer = loop.run_in_executor(_writers, work)

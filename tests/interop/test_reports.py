@@ -393,6 +393,18 @@ async def test_an_abandoned_report_stops_its_writer(api):
     assert first.startswith(b'{"format":"exile-report"')
     await asyncio.wait_for(stream.aclose(), 5)  # returns once the writer thread has stopped
 
+    def breaks_halfway(out: Any, run: ReportRun, records: Any) -> None:
+        for count, _ in enumerate(records()):
+            out.write(b"x" * 100)
+            if count == 1500:
+                raise RuntimeError("the disk is full")
+
+    received = 0
+    with pytest.raises(RuntimeError, match="the disk is full"):  # the stream breaks off: no complete-looking file
+        async for chunk in stream_report(breaks_halfway, summary, get_session_factory()):
+            received += len(chunk)
+    assert 0 < received <= 150_100
+
 
 def test_names_from_the_run_cannot_close_the_pages_script_or_open_markup():
     now = utcnow()
