@@ -23,14 +23,14 @@ from aiohttp import web
 from app.interop import exile_file, postman, postman_export
 from tests.conftest import UserFactory, assert_error, bearer
 from tests.factories import case, create, project, put_steps, scenario
-from tests.interop.test_postman import OrderFlow, bench_rows, upload
+from tests.interop.order_target import BENCH_URL, OrderFlow, bench_rows
+from tests.interop.test_postman import upload
 from tests.runs.conftest import wait_until_finished
 
 API = "/api/v1"
 BENCH_COPY = Path(__file__).parent / "fixtures" / "postman" / "order-flow.postman_collection.json"
 BENCH = Path("/work/shared/bench/order-flow.postman_collection.json")
 BENCH = BENCH if BENCH.exists() else BENCH_COPY  # the shared bench when present, else the copy in the repo
-BENCH_URL = "http://127.0.0.1:18080"
 REPO = Path(__file__).parents[2]
 EXILE = str(Path(sys.executable).parent / "exile")
 
