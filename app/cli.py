@@ -160,6 +160,9 @@ def run_command(
     bail: bool = typer.Option(False, "--bail", help="Stop at the first failed check or request error."),
     insecure: bool = typer.Option(False, "-k", "--insecure", help="Do not verify TLS certificates."),
     folder: str | None = typer.Option(None, "--folder", help="Run only this top-level folder of the collection."),
+    processes: int | None = typer.Option(
+        None, "--processes", help="Processes sharing the iterations above --concurrency 1 (default: one per core)."
+    ),
     reporters: str = typer.Option("cli", "-r", "--reporters", help="Comma-separated: cli,json,junit,html."),
     json_export: Path | None = typer.Option(None, "--reporter-json-export", help="Where the JSON report goes."),
     junit_export: Path | None = typer.Option(None, "--reporter-junit-export", help="Where the JUnit XML goes."),
@@ -210,6 +213,7 @@ def run_command(
                 folder,
                 names,
                 exports,
+                processes,
             )
             code = cli_run.run_file(file_args)
     except cli_run.UsageError as exc:

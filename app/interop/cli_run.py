@@ -11,6 +11,9 @@ the run stopped), 2 a usage or file problem, with a message naming it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import heapq
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -73,6 +76,7 @@ class FileRunArgs:
     folder: str | None = None
     reporters: list[str] = field(default_factory=lambda: ["cli"])
     exports: dict[str, Path] = field(default_factory=dict)  # reporter -> path
+    processes: int | None = None  # processes sharing the iterations above --concurrency 1 (default: the cores)
 
 
 @dataclass
@@ -190,17 +194,17 @@ class ResultSpill:
         self._position = {key: index for index, key in enumerate(step_keys)}
         self.summaries: dict[str, StepSummary] = {}
         self.failures: list[StepResult] = []  # the first few, for the summary
-        self.attempts = 0  # every attempt, retried ones included
+        self.attempts = 0  # every request sent, retried ones included
         self._batch: list[tuple[int, int, int, bytes]] = []
         self._seq = 0
         self._on_failure = on_failure
-        self._indexed = False
 
     def summary(self, key: str, name: str) -> StepSummary:
         return self.summaries.setdefault(key, StepSummary(key=key, name=name))
 
     async def put(self, result: StepResult) -> None:
-        self.attempts += 1
+        if result.request is not None:
+            self.attempts += 1
         if not result.is_final:
             return
         summary = self.summary(result.step_key, result.name)
@@ -224,24 +228,25 @@ class ResultSpill:
                 self._db.executemany("INSERT INTO result VALUES (?, ?, ?, ?)", self._batch)
             self._batch.clear()
 
-    def records(self) -> Iterator[StepResult]:
+    def close(self) -> None:
         self.flush()
-        if not self._indexed:
-            self._db.execute("CREATE INDEX result_order ON result (step, iteration, seq)")
-            self._indexed = True
-        cursor = self._db.execute("SELECT data FROM result ORDER BY step, iteration, seq")
+        self._db.close()
+
+    @classmethod
+    def read(cls, path: Path) -> Iterator[tuple[int, int, int, StepResult]]:
+        """A closed spill file's results with their order key (step, iteration, seq), in that order."""
+        db = sqlite3.connect(path, isolation_level=None)
         try:
-            while page := cursor.fetchmany(self.BATCH):
-                for (data,) in page:
+            db.execute("CREATE INDEX IF NOT EXISTS result_order ON result (step, iteration, seq)")
+            cursor = db.execute("SELECT step, iteration, seq, data FROM result ORDER BY step, iteration, seq")
+            while page := cursor.fetchmany(cls.BATCH):
+                for step, iteration, seq, data in page:
                     values = orjson.loads(data)
                     values["status"] = ResultStatus(values["status"])
                     values["started_at"] = datetime.fromisoformat(values["started_at"])
-                    yield StepResult(**values)
+                    yield step, iteration, seq, StepResult(**values)
         finally:
-            cursor.close()
-
-    def close(self) -> None:
-        self._db.close()
+            db.close()
 
 
 # ---- output --------------------------------------------------------------------------------------------------------
@@ -301,11 +306,6 @@ class ProgressView:
     def stop(self) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-    async def follow(self, every: float = 0.2) -> None:
-        while True:
-            self.tick()
-            await asyncio.sleep(every)
 
 
 def _counts_text(counts: Counts) -> str:
@@ -386,6 +386,8 @@ def prepare(args: FileRunArgs) -> Prepared:
         raise UsageError(f"--concurrency {args.concurrency}: must be between 1 and 256")
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"-n {args.iterations}: the iteration count must be at least 1")
+    if args.processes is not None and not 1 <= args.processes <= 64:
+        raise UsageError(f"--processes {args.processes}: must be between 1 and 64")
     if args.timeout_request_ms is not None and not 1 <= args.timeout_request_ms <= 600_000:
         raise UsageError(f"--timeout-request {args.timeout_request_ms}: must be 1 to 600000 ms")
     check_reporters(args.reporters, args.exports)
@@ -461,8 +463,51 @@ class _Rows:
         return self._make()
 
 
-async def _execute(prepared: Prepared, args: FileRunArgs, spill_dir: Path, output: Output) -> tuple[ReportRun, Any]:
-    flow, options = prepared.flow, prepared.options
+class _Shard:
+    """Every `count`-th row from `first`: one process's share of the iterations (indexes keep their numbers)."""
+
+    def __init__(self, rows: Iterable[DataRow], first: int, count: int) -> None:
+        self._rows, self._first, self._count = rows, first, count
+
+    def __iter__(self) -> Iterator[DataRow]:
+        return (row for row in self._rows if row.index % self._count == self._first)
+
+
+@dataclass
+class ShardResult:
+    """What one process's part of the run did; the results themselves are in its spill file."""
+
+    status: RunStatus
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+    requests: Counts
+    iterations: Counts
+    summaries: dict[str, StepSummary]
+    failures: list[StepResult]
+    attempts: int
+    spill: Path
+    bailed: str | None = None
+
+
+def step_keys(flow: FlowSpec) -> list[str]:
+    return (
+        [f"setup:{i}" for i in range(len(flow.setup))]
+        + [f"step:{i}" for i in range(len(flow.steps))]
+        + [f"teardown:{i}" for i in range(len(flow.teardown))]
+    )
+
+
+async def _run_shard(
+    flow: FlowSpec,
+    options: RunOptions,
+    spill_dir: Path,
+    bail: bool,
+    progress: Callable[[Counts], None],
+    bail_elsewhere: Callable[[], bool] = lambda: False,
+    on_bail: Callable[[], None] = lambda: None,
+) -> ShardResult:
+    """The flow (or one process's rows of it) through the engine, its final results spilled to `spill_dir`."""
     environment = flow.environment
     transport = AiohttpTransport(
         limit=max(8, options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
@@ -471,55 +516,170 @@ async def _execute(prepared: Prepared, args: FileRunArgs, spill_dir: Path, outpu
     bailed: list[StepResult] = []
 
     def on_failure(result: StepResult) -> None:
-        if args.bail and not cancel.is_set():
+        if bail and not cancel.is_set():
             bailed.append(result)
             cancel.set()
+            on_bail()
 
-    keys = (
-        [f"setup:{i}" for i in range(len(flow.setup))]
-        + [f"step:{i}" for i in range(len(flow.steps))]
-        + [f"teardown:{i}" for i in range(len(flow.teardown))]
-    )
-    spill = ResultSpill(spill_dir, keys, on_failure)
+    spill = ResultSpill(spill_dir, step_keys(flow), on_failure)
     runner = FlowRunner(flow, options, transport, spill, cancel)
     for step in [*runner.setup, *runner.steps, *runner.teardown]:
         if step.spec.enabled:
             spill.summary(step.key, step.name)
-    view = ProgressView(output, prepared.total, lambda: runner.iterations)
-    view.start()
-    ticker = asyncio.ensure_future(view.follow())
+
+    async def follow() -> None:
+        while True:
+            progress(runner.iterations)
+            if bail_elsewhere() and not cancel.is_set():
+                cancel.set()
+            await asyncio.sleep(0.1)
+
+    ticker = asyncio.ensure_future(follow())
     try:
         outcome = await runner.run()
     finally:
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)
-        view.tick()
-        view.stop()
+        progress(runner.iterations)
         await transport.close()
-    spill.flush()
-    error = outcome.error
+        spill.flush()
+        spill.close()
+    bailed_text = None
     if bailed:
         first = bailed[0]
         where = f"iteration {first.iteration}, " if first.iteration >= 0 else ""
-        error = f"--bail: stopped at the first failure ({where}step '{first.name}' {first.status})"
-    run = ReportRun(
-        title=prepared.title,
-        run_id=None,
-        status=str(outcome.status),
+        bailed_text = f"--bail: stopped at the first failure ({where}step '{first.name}' {first.status})"
+    return ShardResult(
+        status=outcome.status,
+        error=outcome.error,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         requests=outcome.requests,
         iterations=outcome.iterations,
-        steps=[spill.summaries[key] for key in keys if key in spill.summaries],
-        error=error,
-        dataset_names={
-            dataset.id: dataset.name
-            for step in [*flow.setup, *flow.steps, *flow.teardown]
-            for dataset in step.case.datasets
-            if dataset.id is not None
-        },
+        summaries=spill.summaries,
+        failures=spill.failures,
+        attempts=spill.attempts,
+        spill=spill.path,
+        bailed=bailed_text,
     )
-    return run, spill
+
+
+def shard_count(prepared: Prepared, concurrency: int, processes: int | None) -> int:
+    """Processes for the iterations: one at --concurrency 1 (carry-over needs one order), with setup or teardown
+    (they run once), for few rows, or where processes cannot be forked; else up to one per core."""
+    flow = prepared.flow
+    if processes is None:
+        processes = os.cpu_count() or 1
+    if (
+        concurrency == 1
+        or processes <= 1
+        or flow.setup
+        or flow.teardown
+        or flow.rows is None
+        or (prepared.total or 0) < 100
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return 1
+    return max(1, min(processes, concurrency, 8))
+
+
+def _shard_main(
+    prepared: Prepared, bail: bool, first: int, count: int, spill_dir: Path, done: Any, stop: Any, pipe: Any
+) -> None:
+    """A forked process's part: its rows at its share of the concurrency; its ShardResult (or crash) to the pipe."""
+    try:
+        rows = prepared.flow.rows
+        assert isinstance(rows, _Rows)
+        flow = dataclasses.replace(prepared.flow, rows=_Shard(rows, first, count))
+        spill_dir.mkdir(parents=True)
+        share = max(1, -(-prepared.options.concurrency // count))
+        options = prepared.options.model_copy(update={"concurrency": share})
+
+        def progress(counts: Counts) -> None:
+            done[first] = counts.passed + counts.failed + counts.error
+            done[count + first] = counts.failed + counts.error
+
+        result = asyncio.run(_run_shard(flow, options, spill_dir, bail, progress, stop.is_set, stop.set))
+        pipe.send(result)
+    except BaseException as exc:  # the parent reports it: the run ends in error
+        pipe.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        pipe.close()
+
+
+def _run_forked(prepared: Prepared, bail: bool, count: int, spill_dir: Path, view: ProgressView) -> list[ShardResult]:
+    context = multiprocessing.get_context("fork")
+    done = context.Array("q", 2 * count, lock=False)
+    stop = context.Event()
+    workers = []
+    for first in range(count):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_shard_main,
+            args=(prepared, bail, first, count, spill_dir / f"shard-{first}", done, stop, sender),
+            daemon=True,
+        )
+        process.start()
+        sender.close()
+        workers.append((process, receiver))
+    view.counts = lambda: Counts(passed=sum(done[:count]) - sum(done[count:]), failed=sum(done[count:]))
+    results: list[ShardResult] = []
+    crashes: list[str] = []
+    try:
+        for process, receiver in workers:
+            while not receiver.poll(0.2):
+                view.tick()
+                if not process.is_alive() and not receiver.poll(0):
+                    break
+            try:
+                answer = receiver.recv()
+            except EOFError:
+                answer = (
+                    f"the process for rows {len(results) + len(crashes)} of every {count} ended ({process.exitcode})"
+                )
+            if isinstance(answer, ShardResult):
+                results.append(answer)
+            else:
+                crashes.append(str(answer))
+                stop.set()
+            process.join()
+    except BaseException:
+        stop.set()
+        for process, _ in workers:
+            process.terminate()
+        raise
+    view.tick()
+    if crashes:
+        now = datetime.now(UTC)
+        results.append(
+            ShardResult(
+                RunStatus.ERROR, f"internal error: {crashes[0]}", now, now, Counts(), Counts(), {}, [], 0, Path()
+            )
+        )
+    return results
+
+
+def _merged_status(results: list[ShardResult]) -> RunStatus:
+    statuses = {result.status for result in results}
+    for status in (RunStatus.ERROR, RunStatus.CANCELLED, RunStatus.FAILED):
+        if status in statuses:
+            return status
+    return RunStatus.PASSED
+
+
+def _sum_counts(counts: Iterable[Counts]) -> Counts:
+    total = Counts()
+    for one in counts:
+        for name, value in one.as_dict().items():
+            setattr(total, name, getattr(total, name) + value)
+    return total
+
+
+def merged_records(paths: list[Path]) -> Iterator[StepResult]:
+    """The spill files' results in (step, iteration) order: each file is in that order, their rows are disjoint."""
+    readers = [ResultSpill.read(path) for path in paths if path.name]
+    for _, _, _, result in heapq.merge(*readers, key=lambda item: (item[0], item[1], item[2])):
+        yield result
 
 
 def run_file(args: FileRunArgs, output: Output | None = None) -> int:
@@ -535,15 +695,59 @@ def run_file(args: FileRunArgs, output: Output | None = None) -> int:
             f"what the one before it set (Newman's behaviour), at --concurrency {args.concurrency} every iteration "
             "starts from the initial values, so these reads find nothing the first time"
         )
+    count = shard_count(prepared, args.concurrency, args.processes)
+    flow = prepared.flow
     with tempfile.TemporaryDirectory(prefix="exile-run-") as spill_dir:
-        run, spill = asyncio.run(_execute(prepared, args, Path(spill_dir), output))
+        live = Counts()
+        view = ProgressView(output, prepared.total, lambda: live)
+        view.start()
         try:
-            if "cli" in args.reporters:
-                print_summary(output, run, spill.failures, spill.attempts)
-            for path in write_reports(args.reporters, args.exports, run, spill.records):
-                output.line(f"report written: {path}")
+            if count == 1:
+
+                def progress(counts: Counts) -> None:
+                    nonlocal live
+                    live = counts
+                    view.tick()
+
+                (Path(spill_dir) / "shard-0").mkdir()
+                shard = _run_shard(flow, prepared.options, Path(spill_dir) / "shard-0", args.bail, progress)
+                results = [asyncio.run(shard)]
+            else:
+                results = _run_forked(prepared, args.bail, count, Path(spill_dir), view)
         finally:
-            spill.close()
+            view.stop()
+        keys = step_keys(flow)
+        summaries: dict[str, StepSummary] = {}
+        for result in results:
+            for key, summary in result.summaries.items():
+                merged = summaries.setdefault(key, StepSummary(key=key, name=summary.name))
+                merged.counts = _sum_counts([merged.counts, summary.counts])
+                merged.duration_ms += summary.duration_ms
+        bailed = [result.bailed for result in results if result.bailed]
+        errors = [result.error for result in results if result.error]
+        run = ReportRun(
+            title=prepared.title,
+            run_id=None,
+            status=str(_merged_status(results)),
+            started_at=min(result.started_at for result in results),
+            finished_at=max(result.finished_at for result in results),
+            requests=_sum_counts(result.requests for result in results),
+            iterations=_sum_counts(result.iterations for result in results),
+            steps=[summaries[key] for key in keys if key in summaries],
+            error=bailed[0] if bailed else (errors[0] if errors else None),
+            dataset_names={
+                dataset.id: dataset.name
+                for step in [*flow.setup, *flow.steps, *flow.teardown]
+                for dataset in step.case.datasets
+                if dataset.id is not None
+            },
+        )
+        if "cli" in args.reporters:
+            failures = sorted((f for result in results for f in result.failures), key=lambda f: f.iteration)
+            print_summary(output, run, failures[:FAILURES_SHOWN], sum(result.attempts for result in results))
+        paths = [result.spill for result in results]
+        for path in write_reports(args.reporters, args.exports, run, lambda: merged_records(paths)):
+            output.line(f"report written: {path}")
     return EXIT_PASSED if run.status == RunStatus.PASSED else EXIT_FAILED
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -113,6 +114,35 @@ def test_bail_stops_at_the_first_failure(order_flow, tmp_path):
     assert result.exit_code == 1, result.output
     assert "--bail: stopped at the first failure (iteration 0, step 'pay' failed)" in result.output
     assert len(target.paid) < 5  # the run stopped long before 50 iterations
+
+
+def test_above_concurrency_1_processes_share_the_rows_and_the_reports_keep_their_order(order_flow, tmp_path):
+    target, url = order_flow
+    report = tmp_path / "report.json"
+    have_json = "json" in cli_run.reporters_available()
+    reporting = ["-r", "cli,json", "--reporter-json-export", report] if have_json else []
+    result = exile_run(collection_for(url, tmp_path), "-d", data_csv(tmp_path, 120), "--concurrency", "4")
+    result = exile_run(
+        collection_for(url, tmp_path), "-d", data_csv(tmp_path, 120), "--concurrency", "4", "--processes", "3",
+        *reporting,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "iterations: 120 passed, 0 failed, 0 error" in result.output
+    assert "requests: 360 passed, 0 failed, 0 error" in result.output
+    assert len(target.paid) == 240  # both runs
+    if have_json:
+        keys = [(e["step"], e["iteration"]) for e in json.loads(report.read_text())["executions"]]
+        assert keys == [(f"step:{s}", i) for s in range(3) for i in range(120)]
+
+
+def test_bail_stops_every_process(order_flow, tmp_path):
+    _, url = order_flow
+    path = collection_for(url, tmp_path, lambda text: text.replace("to.eql('PAID')", "to.eql('REFUNDED')"))
+    result = exile_run(path, "-d", data_csv(tmp_path, 3000), "--concurrency", "4", "--processes", "2", "--bail")
+    assert result.exit_code == 1, result.output
+    assert "--bail: stopped at the first failure" in result.output
+    done = re.search(r"iterations: (\d+) passed, (\d+) failed, (\d+) error", result.output)
+    assert done is not None and sum(int(n) for n in done.groups()) < 1000, result.output
 
 
 def test_a_request_error_exits_1(tmp_path):
