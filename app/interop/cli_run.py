@@ -173,34 +173,39 @@ def read_content(path: Path, kind: str | None = None) -> ProjectContent:
 
 
 # ---- results spilled to disk -------------------------------------------------------------------------------------
-_FIELDS = tuple(StepResult.__slots__)
 
 
 class ResultSpill:
-    """The engine's sink: final results go to a temporary SQLite file a batch at a time; counters stay here.
+    """The engine's sink: each final result is appended to a temporary file, with its place in a SQLite index.
 
-    `records()` reads them back ordered by the step's place in the flow, then by iteration, as the reporters'
-    RecordSource promises, with nothing but the current page in memory.
+    The index (step's place in the flow, iteration, arrival, offset, length) is what gets sorted; `read()` gives
+    the results back ordered by step, then iteration, as the reporters' RecordSource promises, with nothing but
+    the current page in memory. Per-step counters and the first few failures stay here for the summary.
     """
 
-    BATCH = 500
+    BATCH = 1000
 
     def __init__(self, directory: Path, step_keys: list[str], on_failure: Callable[[StepResult], None]) -> None:
         self.path = directory / "results.sqlite"
+        self._data = (directory / "results.jsonl").open("wb")
+        self._offset = 0
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE result (step INTEGER, iteration INTEGER, seq INTEGER, data BLOB)")
+        self._db.execute("CREATE TABLE result (step INTEGER, iteration INTEGER, seq INTEGER, at INTEGER, size INTEGER)")
         self._position = {key: index for index, key in enumerate(step_keys)}
         self.summaries: dict[str, StepSummary] = {}
         self.failures: list[StepResult] = []  # the first few, for the summary
         self.attempts = 0  # every request sent, retried ones included
-        self._batch: list[tuple[int, int, int, bytes]] = []
+        self._batch: list[tuple[int, int, int, int, int]] = []
         self._seq = 0
         self._on_failure = on_failure
 
     def summary(self, key: str, name: str) -> StepSummary:
-        return self.summaries.setdefault(key, StepSummary(key=key, name=name))
+        found = self.summaries.get(key)
+        if found is None:
+            found = self.summaries[key] = StepSummary(key=key, name=name)
+        return found
 
     async def put(self, result: StepResult) -> None:
         if result.request is not None:
@@ -215,36 +220,41 @@ class ResultSpill:
                 self.failures.append(result)
             self._on_failure(result)
         self._seq += 1
-        data = orjson.dumps({name: getattr(result, name) for name in _FIELDS}, option=orjson.OPT_NON_STR_KEYS)
-        self._batch.append(
-            (self._position.get(result.step_key, len(self._position)), result.iteration, self._seq, data)
-        )
+        data = orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS)  # a dataclass: orjson reads its fields
+        self._data.write(data)
+        step = self._position.get(result.step_key, len(self._position))
+        self._batch.append((step, result.iteration, self._seq, self._offset, len(data)))
+        self._offset += len(data)
         if len(self._batch) >= self.BATCH:
             self.flush()
 
     def flush(self) -> None:
         if self._batch:
-            with self._db:
-                self._db.executemany("INSERT INTO result VALUES (?, ?, ?, ?)", self._batch)
+            self._db.execute("BEGIN")  # one transaction per batch (the connection is in autocommit mode)
+            self._db.executemany("INSERT INTO result VALUES (?, ?, ?, ?, ?)", self._batch)
+            self._db.execute("COMMIT")
             self._batch.clear()
 
     def close(self) -> None:
         self.flush()
         self._db.close()
+        self._data.close()
 
     @classmethod
     def read(cls, path: Path) -> Iterator[tuple[int, int, int, StepResult]]:
-        """A closed spill file's results with their order key (step, iteration, seq), in that order."""
+        """A closed spill's results with their order key (step, iteration, seq), in that order."""
         db = sqlite3.connect(path, isolation_level=None)
         try:
-            db.execute("CREATE INDEX IF NOT EXISTS result_order ON result (step, iteration, seq)")
-            cursor = db.execute("SELECT step, iteration, seq, data FROM result ORDER BY step, iteration, seq")
-            while page := cursor.fetchmany(cls.BATCH):
-                for step, iteration, seq, data in page:
-                    values = orjson.loads(data)
-                    values["status"] = ResultStatus(values["status"])
-                    values["started_at"] = datetime.fromisoformat(values["started_at"])
-                    yield step, iteration, seq, StepResult(**values)
+            with path.with_suffix(".jsonl").open("rb") as data:
+                db.execute("CREATE INDEX IF NOT EXISTS result_order ON result (step, iteration, seq)")
+                cursor = db.execute("SELECT step, iteration, seq, at, size FROM result ORDER BY step, iteration, seq")
+                while page := cursor.fetchmany(cls.BATCH):
+                    for step, iteration, seq, at, size in page:
+                        data.seek(at)
+                        values = orjson.loads(data.read(size))
+                        values["status"] = ResultStatus(values["status"])
+                        values["started_at"] = datetime.fromisoformat(values["started_at"])
+                        yield step, iteration, seq, StepResult(**values)
         finally:
             db.close()
 
