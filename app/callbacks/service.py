@@ -4,7 +4,8 @@ How it holds together (docs/ci.md describes it for receivers):
 - Recording: whoever gives a run its final status calls `record_for_run` (or, for a bulk end like the
   reaper's, `record_ended_at`) in the same transaction, so a run never ends without its delivery row and a
   crash right after the commit loses nothing. The payload is frozen then: every attempt sends the same bytes.
-- Sending: the process that ended the run sends it at once (`deliver`, retrying with backoff while it lives);
+- Sending: the process that ended the run sends it at once (`deliver`, retrying with backoff for up to
+  CALLBACK_HOLD_SECONDS);
   a delivery left pending (its process died, or it was recorded by the reaper or a cancel) is picked up by
   `resume_pending`, which every API process and Celery worker runs at start and then periodically.
 - Claiming: an attempt is sent only under a lease (`claimed_until`) taken by a conditional UPDATE, so two
@@ -383,18 +384,25 @@ def _owner() -> str:
 async def deliver(
     session_factory: async_sessionmaker[AsyncSession], delivery_id: int, *, keep_going: bool = True
 ) -> DeliveryStatus | None:
-    """Send a pending delivery: every attempt until it is delivered or failed (`keep_going`), or just the one due.
+    """Send a pending delivery: its attempts until it is delivered or failed, or until retrying would hold this
+    process past CALLBACK_HOLD_SECONDS (`keep_going`; the sweep makes the later attempts), or just the one due.
 
     None when it was not this caller's to send (another process holds it, it is not due, or it is done).
     Never raises: a callback's trouble must not become the run's.
     """
     owner = _owner()
+    started = time.monotonic()
+    hold = get_settings().callback_hold_seconds
     try:
         while True:
             claimed = await _claim(session_factory, delivery_id, owner)
             if claimed is None:
                 return None
             delivery, secret = claimed
+            # Retries that would keep this process (a Celery thread, the reaper's loop) past the hold are left
+            # to the sweep, which every process runs every reaper interval.
+            waited = time.monotonic() - started
+            keep_going = keep_going and waited + _backoff(delivery.attempts + 1) <= hold
             status, next_at = await _attempt(session_factory, delivery, secret, owner, keep_lease=keep_going)
             if status != DeliveryStatus.PENDING or not keep_going or next_at is None:
                 return status

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     callback_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     callback_backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
     callback_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86400)
+    # How long the process that ended a run keeps retrying its callback itself (a Celery thread, the reaper's
+    # loop) before leaving the later attempts to the sweep that runs every run_reaper_interval_seconds.
+    callback_hold_seconds: float = Field(default=15.0, ge=0, le=3600)
 
     @property
     def executor(self) -> str:

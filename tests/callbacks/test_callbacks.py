@@ -243,6 +243,28 @@ async def test_a_receiver_that_is_down_fails_after_every_attempt_recorded(api, r
     assert await callbacks.resume_pending(get_session_factory()) == 0
 
 
+async def test_retries_past_the_hold_are_left_to_the_sweep_so_a_dead_receiver_never_holds_up_the_executor(
+    api, receiver, monkeypatch
+):
+    settings = get_settings()
+    monkeypatch.setattr(settings, "callback_attempts", 3)
+    monkeypatch.setattr(settings, "callback_backoff_seconds", 0.3)
+    monkeypatch.setattr(settings, "callback_hold_seconds", 0.1)  # no retry fits: the executor tries once
+    ids = await scenario_on(api, receiver)
+    receiver.plans["late"] = [500, 500, 200]
+    run = await start_run(api, ids, f"{receiver.url}/hook/late")
+    await settled()
+    [delivery] = await deliveries(api, run["id"])
+    assert delivery["status"] == "pending" and delivery["attempts"] == 1 and delivery["next_attempt_at"]
+    assert await callbacks.resume_pending(get_session_factory()) == 0  # not due yet, and nobody holds it
+    for expected in (2, 3):
+        await asyncio.sleep(0.3 * 2 ** (expected - 2) + 0.05)
+        assert await callbacks.resume_pending(get_session_factory()) == 1  # one attempt per sweep
+        [delivery] = await deliveries(api, run["id"])
+        assert delivery["attempts"] == expected
+    assert delivery["status"] == "delivered" and len(receiver.of("late")) == 3
+
+
 async def test_a_redirect_is_not_followed(api, receiver, monkeypatch):
     monkeypatch.setattr(get_settings(), "callback_attempts", 1)
     ids = await scenario_on(api, receiver)
