@@ -20,15 +20,16 @@ from app.datasets.schemas import DatasetCreate
 from app.datasets.service import create_dataset
 from app.environments.schemas import EnvironmentCreate
 from app.environments.service import create_environment
-from app.interop import curl, exile_file, har, postman
+from app.interop import curl, exile_file, har, openapi, postman
 from app.interop.content import NotTranslated, ProjectContent, StepContent, UnreadableFile
 from app.scenarios.schemas import ScenarioCreate, ScenarioRowIn, SetupStep, StepIn
 from app.scenarios.service import create_scenario, replace_rows, replace_steps
 
-ImportKind = Literal["curl", "postman", "postman_environment", "har", "exile"]
+ImportKind = Literal["curl", "postman", "postman_environment", "har", "exile", "openapi"]
 READERS: dict[str, Callable[[str], ProjectContent]] = {
     "curl": curl.parse,
     "har": har.parse,
+    "openapi": openapi.parse,
     "postman": postman.parse,
     "postman_environment": postman.parse_environment,
     "exile": exile_file.parse,
