@@ -313,6 +313,73 @@ def test_above_concurrency_1_a_value_only_an_earlier_iteration_sets_is_warned_ab
         assert "warning" not in result.output and result.exit_code == 1
 
 
+# ---- environments, secrets, folders and Exile files -------------------------------------------------------------
+def test_env_vars_and_an_environment_file_fill_the_templates(tmp_path):
+    counter = Counter()
+    env = tmp_path / "env.json"
+    env.write_text(json.dumps({"name": "ci", "values": [{"key": "prev", "value": "from-env", "enabled": True}]}))
+    with serve_in_thread(counter.app()) as url:
+        path = counter_collection(url, tmp_path, initial=None)
+        assert exile_run(path, "-e", env).exit_code == 0
+        assert exile_run(path, "-e", env, "--env-var", "prev=from-flag").exit_code == 0
+    assert counter.sent == ["from-env", "from-flag"]
+
+
+def test_a_secret_from_the_environment_file_is_masked_in_the_output_and_the_reports(tmp_path):
+    if "json" not in cli_run.reporters_available():
+        pytest.skip("the JSON reporter is not in this tree")
+    counter = Counter()
+    secret = "s3cr3t-token-value-0042"
+    env = tmp_path / "env.json"
+    env.write_text(json.dumps({"name": "ci", "values": [{"key": "apiToken", "value": secret, "enabled": True}]}))
+    report = tmp_path / "report.json"
+    with serve_in_thread(counter.app()) as url:
+        path = counter_collection(url, tmp_path, initial=None)
+        text = path.read_text().replace("prev={{prev}}", "prev={{apiToken}}")
+        path.write_text(text.replace("status(200)", "status(201)"))
+        result = exile_run(path, "-e", env, "-r", "cli,json", "--reporter-json-export", report)
+    assert result.exit_code == 1, result.output  # a failed check: its request and response go to the report
+    assert counter.sent == [secret]
+    assert secret not in result.output
+    text = report.read_text()
+    assert secret not in text and "prev=" in text
+
+
+def test_folder_runs_one_top_level_folder(order_flow, tmp_path):
+    target, url = order_flow
+    document = json.loads(COLLECTION.read_text().replace(BENCH_URL, url))
+    login, create, pay = document["item"]
+    document["item"] = [{"name": "sign in", "item": [login]}, {"name": "buy", "item": [create, pay]}]
+    path = tmp_path / "folders.postman_collection.json"
+    path.write_text(json.dumps(document))
+    data = data_csv(tmp_path, 3)
+    result = exile_run(path, "-d", data, "--folder", "sign in")
+    assert result.exit_code == 0, result.output
+    assert "sign in: passed" in result.output and "requests: 3 passed" in result.output
+    assert len(target.tokens) == 3 and not target.orders
+    result = exile_run(path, "-d", data, "--folder", "refunds")
+    assert result.exit_code == 2
+    assert "--folder 'refunds': no such folder (folders: 'sign in', 'buy')" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_an_exile_file_runs_with_its_own_rows_or_a_data_file(fmt, order_flow, tmp_path):
+    target, url = order_flow
+    exile_file = pytest.importorskip("app.interop.exile_file")
+    from app.interop import postman
+
+    content = postman.parse(COLLECTION.read_text().replace(BENCH_URL, url))
+    content.scenarios = content.scenarios[:1]
+    content.scenarios[0].rows = [{**row, "qty": int(row["qty"])} for row in bench_rows(4)]
+    path = tmp_path / f"flow.exile.{fmt}"
+    path.write_text(exile_file.dump(content, fmt))
+    result = exile_run(path)
+    assert result.exit_code == 0, result.output
+    assert "iterations: 4 passed" in result.output and len(target.paid) == 4
+    result = exile_run(path, "-d", data_csv(tmp_path, 2))  # a data file replaces the file's rows
+    assert "iterations: 2 passed" in result.output and len(target.paid) == 6
+
+
 # ---- on a server ------------------------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
