@@ -632,6 +632,7 @@ def _run_forked(prepared: Prepared, bail: bool, count: int, spill_dir: Path, vie
         process.start()
         sender.close()
         workers.append((process, receiver))
+    view.start()  # after the forks: the bar's refresh thread is never copied into a child mid-write
     view.counts = lambda: Counts(passed=sum(done[:count]) - sum(done[count:]), failed=sum(done[count:]))
     results: list[ShardResult] = []
     crashes: list[str] = []
@@ -710,9 +711,9 @@ def run_file(args: FileRunArgs, output: Output | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="exile-run-") as spill_dir:
         live = Counts()
         view = ProgressView(output, prepared.total, lambda: live)
-        view.start()
         try:
             if count == 1:
+                view.start()
 
                 def progress(counts: Counts) -> None:
                     nonlocal live
