@@ -143,7 +143,9 @@ def _references(node: Any, where: str, parent: str = "") -> Iterator[tuple[str, 
     if isinstance(node, dict):
         names = parent in _NAME_MAPS
         ref = node.get("$ref")
-        if isinstance(ref, str) and not names:
+        if "$ref" in node and not names:
+            if not isinstance(ref, str):
+                raise UnreadableFile(f"{where}.$ref".lstrip("."), "a $ref that is a string (#/components/...)")
             yield ref, where
         for key, value in node.items():
             if not names and (key in _DATA_KEYS or key.startswith("x-")):
@@ -439,6 +441,9 @@ class _Reader:
             return url
         if kind == "header" and name.lower() in _IGNORED_HEADERS:
             self.skip(where, f"header {name}", "OpenAPI ignores this header parameter (the case sets it)")
+            return url
+        if not name or len(name) > 120 or name != name.strip() or re.search(r"[{}\s]", name):
+            self.skip(where, f"{kind} {name!r}", "a parameter name that cannot be a {{variable}}")
             return url
         if kind == "header" and not HEADER_NAME.match(name):
             self.skip(where, f"header {name}", "not a valid HTTP header name")

@@ -54,7 +54,7 @@ class Document:
     def lookup(self, ref: str, where: str) -> Any:
         try:
             return self._resolver.lookup(ref).contents
-        except Unresolvable:
+        except (Unresolvable, LookupError, TypeError, ValueError):  # ValueError: a name where a list needs an index
             raise UnreadableFile(f"{where}.$ref", f"a $ref to a part of this document; {ref!r} is not there") from None
 
     def follow(self, node: Any, where: str) -> tuple[Any, str]:
@@ -115,6 +115,8 @@ class _Converter:
             return node
         if not isinstance(node, dict):
             raise UnreadableFile(where, "a schema (an object)")
+        if "$ref" in node and not isinstance(node["$ref"], str):
+            raise UnreadableFile(f"{where}.$ref", "a $ref that is a string (#/components/...)")
         if isinstance(node.get("$ref"), str):
             ref = node["$ref"]
             if ref in stack or not self.inline:
@@ -223,7 +225,7 @@ class _Generator:
 
     def valid(self, schema: Any, instance: Any) -> bool:
         standalone = {"allOf": [schema], "$defs": self.defs} if self.defs else schema
-        return bool(self.validator.evolve(schema=standalone).is_valid(instance))
+        return _valid(self.validator.evolve(schema=standalone), instance)
 
     def resolve(self, schema: Any, stack: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
         """A `$ref` into $defs replaced by its target (its siblings merged in); NoInstance when it recurses."""
@@ -356,10 +358,11 @@ def _string(schema: dict[str, Any], variant: int) -> str:
     base = _FORMATS.get(str(schema.get("format")), "string")
     candidates = [base + (str(variant) if variant else "")]
     pattern = schema.get("pattern")
+    compiled = None
     if isinstance(pattern, str):
         try:
             compiled = re.compile(pattern)
-        except re.error:
+        except (re.error, RecursionError, OverflowError):
             compiled = None
         if compiled is not None and compiled.search(candidates[0]) is None:
             candidates = [_matching(pattern, variant), *candidates]
@@ -368,7 +371,7 @@ def _string(schema: dict[str, Any], variant: int) -> str:
             text += "x" * (low - len(text))
         if isinstance(high, int) and len(text) > high:
             text = text[:high]
-        if not isinstance(pattern, str) or re.search(pattern, text):
+        if compiled is None or compiled.search(text):
             return text
     return candidates[0]
 
@@ -499,4 +502,11 @@ def instance(schema: dict[str, Any]) -> Any:
 
 
 def is_valid(schema: dict[str, Any], value: Any) -> bool:
-    return bool(Draft202012Validator(schema).is_valid(value))
+    return _valid(Draft202012Validator(schema), value)
+
+
+def _valid(validator: Draft202012Validator, value: Any) -> bool:
+    try:
+        return bool(validator.is_valid(value))
+    except Exception:  # a schema the validator cannot apply (a pattern Python cannot compile...): no match
+        return False

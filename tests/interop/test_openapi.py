@@ -444,3 +444,126 @@ async def test_a_dry_run_reports_the_cases_and_creates_nothing(api):
     assert response.status_code == 201, response.text
     assert len(response.json()["cases"]) == 37 and response.json()["cases"][0]["id"] is None
     assert await count_rows(ApiRequest) == 0
+
+
+# ---- the less common corners --------------------------------------------------------------------------------------
+CORNERS = """
+openapi: 3.1.0
+info: {title: Corners, version: "1"}
+servers: [{url: /api/v1}]
+components:
+  securitySchemes:
+    oauth: {type: oauth2, flows: {clientCredentials: {tokenUrl: https://auth.example.com/token, scopes: {}}}}
+    digest: {type: http, scheme: digest}
+    cookieKey: {type: apiKey, in: cookie, name: sid}
+paths:
+  /search:
+    get:
+      security: [{oauth: []}]
+      parameters:
+        - {name: ids, in: query, required: true, schema: {type: array, items: {type: integer}}, example: [1, 2]}
+        - {name: filter, in: query, style: deepObject, schema: {type: object}, example: {color: red, size: 2}}
+        - {name: words, in: query, style: pipeDelimited, explode: false, schema: {type: array}, example: [a, b]}
+        - {name: Accept, in: header, schema: {type: string}}
+        - {name: id, in: header, schema: {type: string, default: h1}}
+        - {name: id, in: query, schema: {type: string, default: q1}}
+      responses:
+        "2XX":
+          description: found
+          content:
+            application/problem+json:
+              schema: {type: object}
+    trace:
+      responses: {"200": {description: echo}}
+  /legacy:
+    post:
+      security: [{digest: []}]
+      requestBody:
+        content:
+          application/xml: {schema: {type: object}}
+      responses:
+        default: {description: anything}
+    put:
+      security: [{cookieKey: []}]
+      requestBody:
+        content:
+          text/plain: {example: hello}
+      responses: {"204": {description: done}}
+"""
+
+
+def test_the_less_common_corners_are_translated_or_reported():
+    content = openapi.parse(CORNERS)
+    [environment] = content.environments
+    assert environment.base_url == "" and environment.secret_variables == {"token": ""}
+    search = content.case("GET /search")
+    assert search.url == "{{base_url}}/api/v1/search"  # a relative server: its path kept, the host to set
+    assert search.query == {
+        "ids": ["1", "2"], "filter[color]": "red", "filter[size]": "2", "words": "{{words}}", "id": "{{id_query}}"
+    }  # fmt: skip
+    assert search.headers == {"id": "{{id}}"}
+    assert content.scenarios[0].steps[0].variables == {"words": "a|b", "id": "h1", "id_query": "q1"}
+    assert search.auth.model_dump() == {"type": "bearer", "token": "{{token}}"}  # oauth2: a token to provide
+    assert [a.model_dump(exclude_none=True) for a in search.assertions] == [
+        {"source": "status_code", "op": "between", "expected": [200, 299]},
+        {
+            "source": "json_schema",
+            "expected": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
+        },
+    ]
+    legacy_post, legacy_put = content.case("POST /legacy"), content.case("PUT /legacy")
+    assert legacy_post.body.mode == "none" and legacy_post.assertions == [] and legacy_post.auth.type == "none"
+    assert legacy_put.body.model_dump() == {"mode": "raw", "content": "hello", "content_type": "text/plain"}
+    assert [(item.location, item.reason) for item in content.not_translated] == [
+        ("servers[0].url", "a relative server URL: set the base_url"),
+        ("paths./search.get.parameters[3]", "OpenAPI ignores this header parameter (the case sets it)"),
+        ("components.securitySchemes.oauth", "the token flow is not run: put an access token in the secret"),
+        ("paths./search.trace", "TRACE is not a method a case sends"),
+        ("components.securitySchemes.cookieKey", "a security scheme with no equivalent here"),  # PUT comes first
+        ("paths./legacy.post.requestBody.content.application/xml", "a body not supported"),
+        ("components.securitySchemes.digest", "a security scheme with no equivalent here"),
+        ("paths./legacy.post.responses", "no documented 2xx response: no status check"),
+    ]
+
+
+SEED = 9
+
+
+def test_mutated_documents_are_read_or_refused_never_a_crash():
+    """300 copies of a small document with one to three values swapped for odd ones: each is read or refused."""
+    import random
+
+    base = yaml.safe_load(CORNERS)
+    base["components"]["schemas"] = {
+        "Node": {"type": "object", "required": ["n"], "properties": {"n": {"$ref": "#/components/schemas/Node"}}},
+        "Pair": {"allOf": [{"$ref": "#/components/schemas/Node"}, {"oneOf": [{"type": "object"}, False]}]},
+    }
+    base["paths"]["/search"]["get"]["requestBody"] = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pair"}}}
+    }
+    odd: list[Any] = [None, 1, "", [], {}, "x", True, False, {"a": 1}, -5, {"$ref": "#/components/schemas/Node"},
+                      {"type": ["null"]}, {"enum": []}, {"type": "string", "pattern": "(unclosed"}, {"not": {}}]  # fmt: skip
+    rng = random.Random(SEED)
+
+    def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        if path:
+            yield path
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+        for key, child in children:
+            yield from paths(child, (*path, key))
+
+    read = 0
+    for _ in range(300):
+        spec = json.loads(json.dumps(base))
+        for _ in range(rng.randint(1, 3)):
+            *parents, last = rng.choice(list(paths(spec)))
+            node = spec
+            for key in parents:
+                node = node[key]
+            node[last] = json.loads(json.dumps(rng.choice(odd)))
+        try:
+            openapi.parse(json.dumps(spec))
+            read += 1
+        except UnreadableFile:
+            pass
+    assert read > 10  # not everything is refused: the reader itself was exercised
