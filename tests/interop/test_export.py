@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from typer.testing import CliRunner
 
+from app.cli import app as cli
 from app.interop import exile_file, postman, postman_export
 from tests.conftest import UserFactory, assert_error, bearer
 from tests.factories import case, create, project, put_steps, scenario
@@ -164,6 +166,18 @@ async def test_the_exported_collection_runs_in_newman_with_the_same_pass_and_fai
     assert [e["item"]["name"] for e in failed] == ["pay"] and failed[0]["cursor"]["iteration"] == 4
     assert newman["stats"]["assertions"] == {"total": 30, "pending": 0, "failed": 2}
     assert len(target.paid) == 2 * len(paid_by_exile) == 8  # Newman really paid the same orders
+
+    # The whole round trip: the export also runs through `exile run -d` (no server) with the same counts.
+    report = tmp_path / "exile-run.json"
+    args = ["run", tmp_path / "collection.json", "-d", tmp_path / "rows.json", "-r", "cli,json"]
+    ran = await asyncio.to_thread(
+        CliRunner().invoke, cli, [str(arg) for arg in [*args, "--reporter-json-export", report]]
+    )
+    assert ran.exit_code == 1, ran.output  # one check failed, as in Newman
+    assert "requests: 14 passed, 1 failed, 0 error" in ran.output
+    by_exile_run = [e for e in json.loads(report.read_text())["executions"] if e["status"] == "failed"]
+    assert [(e["name"], e["iteration"]) for e in by_exile_run] == [("pay", 4)]
+    assert len(target.paid) == 3 * len(paid_by_exile)
 
 
 # ---- secrets -----------------------------------------------------------------------------------------------------
