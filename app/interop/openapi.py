@@ -1,15 +1,16 @@
 """An OpenAPI 3.0 or 3.1 document (JSON or YAML) becomes one case per operation, scenarios and an environment.
 
-The document is read with PyYAML (JSON is YAML), checked by openapi-spec-validator (the maintained validator
-of both versions), and every `$ref` is resolved with `referencing`; a document that fails any of that is
-refused with the path of the first problem, and nothing is created.
+The document is read and checked first (app.interop.openapi_document: PyYAML, openapi-spec-validator,
+`referencing` for the `$ref`s); a document that fails is refused with the path of its first problem.
 
 Each operation is a case: `{{base_url}}` + its path, `{petId}` as `{{petId}}`, query and header parameters as
 `{{name}}` templates, a JSON, urlencoded or multipart (text fields) body from the operation's example, else a
-minimal valid instance of its schema (app.interop.openapi_schema); a status check for the lowest documented
-2xx and a `json_schema` check of that response's JSON schema; the auth its security requirement names, with
-its secret as `{{token}}`, `{{api_key}}` or `{{password}}`. Parameter values are the parameters' examples
-or defaults: they are the variables of the case's steps and of a dataset "example", and every named example
+minimal valid instance of its schema (app.interop.openapi_instance); a status check for the lowest documented
+2xx and a `json_schema` check of that response's schema (app.interop.openapi_schema); the auth its security
+requirement names, its secret as `{{token}}`, `{{api_key}}` or `{{basic_password}}` (the username
+`{{basic_username}}`: operations often take `username`/`password` parameters of their own). Parameter values
+are the parameters' examples or defaults: they are the variables of the case's steps and of a dataset
+"example", and every named example
 (of a parameter or of the body) is a dataset of its own; a body with named examples is sent as
 `{{request_body}}` so a dataset can change it. The first server is the environment (`base_url`, with its
 variables' defaults; the auth secrets are listed empty for the user to fill).
@@ -24,13 +25,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 from pydantic import ValidationError
-from referencing.exceptions import Unresolvable
 
 from app.engine.specs import HEADER_NAME, ScenarioSettings
 from app.engine.templates import as_text
@@ -41,160 +38,18 @@ from app.interop.content import (
     ProjectContent,
     ScenarioContent,
     StepContent,
-    UnreadableFile,
 )
-from app.interop.openapi_schema import Document, NoInstance, instance, is_valid, json_schema
+from app.interop.openapi_document import Document, read_document
+from app.interop.openapi_instance import NoInstance, instance, is_valid
+from app.interop.openapi_schema import json_schema
 
-SUPPORTED = "an OpenAPI 3.0.x or 3.1.x document"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-MAX_NODES = 1_000_000  # YAML aliases can expand a small file into an enormous (or endless) tree
-MAX_DEPTH = 200
 BODY_VARIABLE = "request_body"
-
-
-# ---- reading and checking the document -----------------------------------------------------------------------
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built
-    """Safe YAML whose dates stay strings (`version: 2024-01-01` is text in JSON, and in OpenAPI)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _load(text: str) -> Any:
-    if not text.strip():
-        raise UnreadableFile("$", f"{SUPPORTED} (JSON or YAML), got nothing")
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UnreadableFile(f"line {exc.lineno}", f"valid JSON: {exc.msg} (column {exc.colno})") from None
-        except RecursionError:
-            raise UnreadableFile("$", f"JSON nested at most {MAX_DEPTH} levels deep") from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}" if mark else "$"
-        column = f" (column {mark.column + 1})" if mark else ""
-        raise UnreadableFile(where, f"valid YAML: {exc.problem or exc.context}{column}") from None
-    except yaml.YAMLError as exc:
-        raise UnreadableFile("$", f"valid YAML: {exc}") from None
-    except RecursionError:
-        raise UnreadableFile("$", f"YAML nested at most {MAX_DEPTH} levels deep") from None
-
-
-def _plain(root: Any) -> Any:
-    """The loaded tree as plain JSON data (string keys), bounded in size and depth, aliases expanded once."""
-    budget = [MAX_NODES]
-
-    def copy(node: Any, where: str, depth: int) -> Any:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise UnreadableFile("$", f"a document of at most {MAX_NODES:,} values (do YAML aliases expand it?)")
-        if depth > MAX_DEPTH:
-            raise UnreadableFile(where, f"nesting at most {MAX_DEPTH} levels deep")
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                name = key if isinstance(key, str) else json.dumps(key) if isinstance(key, bool) else str(key)
-                out[name] = copy(value, f"{where}.{name}", depth + 1)
-            return out
-        if isinstance(node, list):
-            return [copy(value, f"{where}[{index}]", depth + 1) for index, value in enumerate(node)]
-        if node is None or isinstance(node, str | int | float | bool):
-            return node
-        raise UnreadableFile(where.lstrip("$."), f"JSON data, not a {type(node).__name__} (a YAML tag?)")
-
-    return copy(root, "$", 0)
-
-
-def _version(document: Any) -> Literal["3.0", "3.1"]:
-    if not isinstance(document, dict):
-        raise UnreadableFile("$", f"{SUPPORTED}: an object with `openapi`, `info` and `paths`")
-    if "swagger" in document and "openapi" not in document:
-        raise UnreadableFile(
-            "swagger",
-            f"{SUPPORTED}; this is Swagger {document['swagger']}: convert it to OpenAPI 3 first "
-            "(for example with swagger2openapi or editor.swagger.io)",
-        )
-    version = document.get("openapi")
-    if version is None:
-        raise UnreadableFile("openapi", f"the `openapi` field giving the version ({SUPPORTED})")
-    match = re.fullmatch(r"3\.([01])\.\d+(-[\w.]+)?", str(version)) if isinstance(version, str) else None
-    if match is None:
-        hint = " (quote it: '3.0.3')" if isinstance(version, float) else ""
-        raise UnreadableFile("openapi", f"{SUPPORTED}, got {version!r}{hint}")
-    return "3.0" if match[1] == "0" else "3.1"
-
-
-_NAME_MAPS = {
-    "properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "schemas", "responses",
-    "parameters", "examples", "requestBodies", "headers", "securitySchemes", "links", "callbacks", "pathItems",
-    "paths", "content", "encoding", "webhooks", "variables", "mapping", "scopes",
-}  # fmt: skip
-_DATA_KEYS = {"example", "default", "const", "enum", "value"}  # plain data: a `$ref` in there is not a reference
-
-
-def _references(node: Any, where: str, parent: str = "") -> Iterator[tuple[str, str]]:
-    """Every `$ref` of the document with its path, skipping example values (their `$ref` keys are data)."""
-    if isinstance(node, dict):
-        names = parent in _NAME_MAPS
-        ref = node.get("$ref")
-        if "$ref" in node and not names:
-            if not isinstance(ref, str):
-                raise UnreadableFile(f"{where}.$ref".lstrip("."), "a $ref that is a string (#/components/...)")
-            yield ref, where
-        for key, value in node.items():
-            if not names and (key in _DATA_KEYS or key.startswith("x-")):
-                continue
-            yield from _references(value, f"{where}.{key}" if where else key, "" if names else key)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _references(value, f"{where}[{index}]", "")
-
-
-def _check_references(document: Document) -> None:
-    for ref, where in _references(document.root, ""):
-        if not ref.startswith("#"):
-            raise UnreadableFile(
-                f"{where}.$ref", f"a $ref into this document (#/...); {ref!r} names another file, which an import "
-                "cannot read: bundle the document first (for example with redocly bundle)"
-            )  # fmt: skip
-        document.lookup(ref, where)
-
-
-def _validate(document: Document) -> None:
-    root = document.root
-    if document.version == "3.1" and not any(key in root for key in ("paths", "webhooks", "components")):
-        raise UnreadableFile("paths", "`paths` (or `webhooks` or `components`): the document describes nothing")
-    validator = OpenAPIV30SpecValidator if document.version == "3.0" else OpenAPIV31SpecValidator
-    try:
-        error = next(iter(validator(root).iter_errors()), None)
-    except (Unresolvable, LookupError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise UnreadableFile("$", f"{SUPPORTED} the validator can read ({type(exc).__name__}: {exc})") from None
-    if error is None:
-        return
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-    message = str(error.message).splitlines()[0]
-    required = re.fullmatch(r"'(.+)' is a required property|\"(.+)\" is a required property", message)
-    if required:
-        name = required[1] or required[2]
-        raise UnreadableFile(f"{where}.{name}".lstrip("."), f"the required field `{name}`")
-    if "is not valid under any of the schemas" in message:
-        message = "the value matches none of the forms OpenAPI allows here"
-    raise UnreadableFile(where.lstrip(".") or "$", f"a valid OpenAPI {document.version} value: {message[:300]}")
 
 
 def parse(text: str) -> ProjectContent:
     """Cases, scenarios and an environment from the document; UnreadableFile names the first problem."""
-    root = _plain(_load(text))
-    document = Document(root, _version(root))
-    _check_references(document)
-    _validate(document)
-    return _Reader(document).read()
+    return _Reader(read_document(text)).read()
 
 
 # ---- translating it --------------------------------------------------------------------------------------------
