@@ -477,6 +477,8 @@ paths:
               schema: {type: object}
     trace:
       responses: {"200": {description: echo}}
+    head:
+      responses: {"200": {description: the file, content: {application/pdf: {}}}}
   /legacy:
     post:
       security: [{digest: []}]
@@ -520,6 +522,7 @@ def test_the_less_common_corners_are_translated_or_reported():
         ("servers[0].url", "a relative server URL: set the base_url"),
         ("paths./search.get.parameters[3]", "OpenAPI ignores this header parameter (the case sets it)"),
         ("components.securitySchemes.oauth", "the token flow is not run: put an access token in the secret"),
+        ("paths./search.head.responses.200.content", "a response body that is not JSON: only its status is checked"),
         ("paths./search.trace", "TRACE is not a method a case sends"),
         ("components.securitySchemes.cookieKey", "a security scheme with no equivalent here"),  # PUT comes first
         ("paths./legacy.post.requestBody.content.application/xml", "a body not supported"),
