@@ -232,8 +232,11 @@ async def _read_capped(raw: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bo
     while True:
         chunk, end_of_http_chunk = await raw.content.readchunk()
         if not chunk:
-            if end_of_http_chunk:
-                continue  # only the end of an HTTP chunk: more may follow
+            # Only the end of an HTTP chunk: more may follow. But aiohttp answers every empty body (204, 304,
+            # HEAD) with one shared EmptyStreamReader that says "end of an HTTP chunk" forever once read: without
+            # the at_eof check the second empty response of a process spins here and hangs the event loop.
+            if end_of_http_chunk and not raw.content.at_eof():
+                continue
             break  # the end of the body
         if kept + len(chunk) > cap:
             chunk = chunk[: cap - kept]

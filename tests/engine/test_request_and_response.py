@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from app.engine.masking import MASK
 from app.engine.specs import DatasetSpec, RunOptions
+from app.engine.transport import AiohttpTransport, PreparedRequest
 from tests.engine.conftest import BIG_BODY_BYTES, USERS, Engine, rows, step
 
 LOGIN = {
@@ -316,3 +320,24 @@ async def test_the_declared_charset_is_used_and_an_unknown_one_falls_back_to_utf
     result = run.one()
     assert result.status == "passed", result.assertions
     assert result.response is not None and result.response["body"] == text
+
+
+async def test_empty_responses_one_after_another_each_end_instead_of_hanging_the_loop():
+    # aiohttp hands every empty body (204, HEAD) the same EmptyStreamReader, which reports "end of an HTTP
+    # chunk" forever once read: the transport must still see the end of each body (the second 204 hung).
+    async def no_content(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/empty", no_content)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    transport = AiohttpTransport()
+    try:
+        url = str(server.make_url("/empty"))
+        for method in ("DELETE", "DELETE", "HEAD", "PUT", "HEAD"):
+            response = await asyncio.wait_for(transport.send(PreparedRequest(method, url, []), 5.0), 5.0)
+            assert response.status == 204 and response.body == b"" and not response.truncated
+    finally:
+        await transport.close()
+        await server.close()

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp.streams
 import httpx
 import pytest
 import yaml
@@ -48,15 +47,7 @@ async def upload(api: httpx.AsyncClient, project_id: int, text: str, **form: str
 
 
 @pytest.fixture
-def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[openapi_target.Store, str]]:
-    # aiohttp answers every empty body (a 204) with one shared EmptyStreamReader whose readchunk() says
-    # "end of an HTTP chunk" forever once it has been read: app/engine/transport.py's _read_capped then
-    # loops without awaiting anything and the event loop hangs at the second 204 of a process. Until the
-    # transport stops on `raw.content.at_eof()`, the reader is made stateless here (reported to the lead).
-    async def end_of_body(_reader: object) -> tuple[bytes, bool]:
-        return b"", False
-
-    monkeypatch.setattr(aiohttp.streams.EmptyStreamReader, "readchunk", end_of_body)
+def target() -> Iterator[tuple[openapi_target.Store, str]]:
     store = openapi_target.Store()
     with openapi_target.serve(store) as url:
         yield store, url
