@@ -106,16 +106,18 @@ def import_file(
 ) -> None:
     """Import a file into a project, through the same service as the API (permissions, validation, audit)."""
     from app.core.errors import AppError
+    from app.interop import service
     from app.interop.service import READERS
 
     if kind not in READERS:
         typer.echo(f"error: kind '{kind}' is not one of {', '.join(sorted(READERS))}", err=True)
         raise typer.Exit(2)
     try:
+        service.check_size(file.stat().st_size)  # before a byte of it is read
         report = asyncio.run(_import(kind, file.read_bytes(), project, user, dry_run))
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2 if exc.status_code == 422 else 1) from None
+        raise typer.Exit(2 if exc.status_code in (413, 422) else 1) from None
     made = "would create" if dry_run else "created"
     for what in ("cases", "scenarios", "environments"):
         for item in getattr(report, what):
@@ -245,7 +247,7 @@ def export_command(
         text, rows, notes = asyncio.run(_export(scenario_id, fmt, file_format, user, environment))
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2 if exc.status_code == 422 else 1) from None
+        raise typer.Exit(2 if exc.status_code in (413, 422) else 1) from None
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     sign_in_slowdown_max_seconds: float = Field(default=8.0, ge=0)
     # Request bodies larger than this are refused with 413 before they are read (README, "Request size").
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # A file to import (POST /projects/{id}/imports, `exile import`, `exile run`) may be this large; larger is
+    # refused with 413 `file_too_large` before it is read.
+    max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
     # Migrate at start-up (development default); production migrates explicitly.
     auto_migrate: bool | None = None

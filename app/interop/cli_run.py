@@ -160,7 +160,10 @@ def read_content(path: Path, kind: str | None = None) -> ProjectContent:
     from app.interop import service
 
     try:
+        service.check_size(path.stat().st_size)  # before a byte of it is read
         data = path.read_bytes()
+    except AppError as exc:
+        raise UsageError(f"{path}: {exc.message}") from None
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as exc:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import CurrentPrincipal
+from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.schemas import MAX_ID, PathId
@@ -25,6 +26,9 @@ schemas_router = APIRouter(tags=["schemas"])  # public: see exile_file_schema
     response_model=ImportReport,
     status_code=201,
     responses=error_responses(*WITH_BODY, 403, 404, 409, 413),
+    # The file may be MAX_IMPORT_BYTES (as the server started with), plus room for the multipart envelope and
+    # the form fields; service.read checks the file itself against the setting.
+    max_body_size=get_settings().max_import_bytes + 64 * 1024,
 )
 async def import_file(
     project_id: PathId,

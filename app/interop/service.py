@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal, require_project
 from app.cases.schemas import CaseCreate
 from app.cases.service import create_case
+from app.core.config import get_settings
 from app.core.errors import AppError
 from app.datasets.schemas import DatasetCreate
 from app.datasets.service import create_dataset
@@ -40,6 +41,20 @@ class FileNotReadable(AppError):
     status_code, code = 422, "file_not_readable"
 
 
+class FileTooLarge(AppError):
+    status_code, code = 413, "file_too_large"
+
+
+def check_size(size: int) -> None:
+    """Refuse a file over MAX_IMPORT_BYTES before it is read (the CLI checks the file's size on disk)."""
+    limit = get_settings().max_import_bytes
+    if size > limit:
+        raise FileTooLarge(
+            f"file: {size} bytes, more than the {limit} bytes an import may have (MAX_IMPORT_BYTES)",
+            details=[{"loc": ["body", "file"], "msg": f"at most {limit} bytes", "limit": limit, "size": size}],
+        )
+
+
 class Created(BaseModel):
     key: str
     name: str
@@ -57,6 +72,7 @@ class ImportReport(BaseModel):
 
 def read(kind: str, data: bytes) -> ProjectContent:
     """The file's content, or FileNotReadable (422) naming the first problem; nothing is created then."""
+    check_size(len(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
