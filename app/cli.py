@@ -175,6 +175,9 @@ def run_command(
     env_id: int | None = typer.Option(None, "--env", help="With --server: the environment id."),
     wait: bool = typer.Option(False, "--wait", help="With --server: follow the run to its end, exit by its result."),
     poll: float = typer.Option(1.0, "--poll-interval", help="With --server --wait: seconds between polls."),
+    callback_url: str | None = typer.Option(
+        None, "--callback-url", help="With --server: where the server POSTs the signed summary when the run ends."
+    ),
 ) -> None:
     """Run a collection or an Exile file here (no server, no database), or a scenario on a server (--server).
 
@@ -194,10 +197,13 @@ def run_command(
                 raise cli_run.UsageError("give either FILE or --server, not both")
             if not token or scenario is None:
                 raise cli_run.UsageError("--server needs --token (or EXILE_TOKEN) and --scenario")
-            server_args = cli_run.ServerRunArgs(
-                server, token, scenario, env_id, wait, env_var or [], concurrency, names, exports, poll
-            )
-            code = cli_run.run_server(server_args)
+            from app.interop import run_server
+
+            server_args = run_server.ServerRunArgs(
+                server, token, scenario, env_id, wait, env_var or [], concurrency, names, exports, poll,
+                callback_url=callback_url,
+            )  # fmt: skip
+            code = run_server.run_server(server_args)
         else:
             if file is None:
                 raise cli_run.UsageError("give a collection or Exile FILE to run (or --server URL)")

@@ -9,6 +9,7 @@ project token and CI metadata, followed to its end, and its exit code is the run
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -440,13 +441,22 @@ async def test_run_on_a_server_follows_the_run_and_exits_by_its_result(api, api_
     monkeypatch.setenv("GITHUB_SHA", "0123abc")
     monkeypatch.setenv("GITHUB_REF_NAME", "main")
     monkeypatch.setenv("BUILD_URL", "https://ci.example/job/7")
-    with serve_in_thread(target.app()) as url:
+    callbacks: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        callbacks.append(await request.json())
+        return web.Response(status=204)
+
+    app = target.app()
+    app.router.add_post("/hook", hook)
+    with serve_in_thread(app) as url:
         project_id = (await project(api))["id"]
         scenario_id = await scenario_with_rows(api, project_id, url, 6)
         token = (await api.post(f"{API}/projects/{project_id}/tokens", json={"name": "ci", "role": "runner"})).json()
         junit = tmp_path / "junit.xml"
         args = ["--server", api_server, "--token", token["token"], "--scenario", scenario_id, "--wait"]
-        result = exile_run(*args, "--poll-interval", "0.2", "-r", "cli,junit", "--reporter-junit-export", junit)
+        reporting = ["-r", "cli,junit", "--reporter-junit-export", junit, "--callback-url", f"{url}/hook"]
+        result = exile_run(*args, "--poll-interval", "0.2", *reporting)
         assert result.exit_code == 0, result.output
         assert "iterations: 6 passed, 0 failed, 0 error" in result.output
         assert "requests: 18 passed" in result.output
@@ -455,11 +465,16 @@ async def test_run_on_a_server_follows_the_run_and_exits_by_its_result(api, api_
         run = (await api.get(f"{API}/scenario-runs/{run_id}")).json()
         assert run["trigger"] == "ci"
         assert run["ci"] == {"commit": "0123abc", "branch": "main", "build_url": "https://ci.example/job/7"}
-        reports_served = (await api.get(f"{API}/scenario-runs/{run_id}/report?format=junit")).status_code == 200
-        if reports_served:
-            assert "<testsuite" in junit.read_text()
-        else:
-            assert "the junit report could not be fetched" in result.output
+        assert run["callback_url"] == f"{url}/hook"
+        served = await api.get(f"{API}/scenario-runs/{run_id}/report?format=junit")
+        downloaded = junit.read_text()
+        assert 'tests="18"' in served.text and 'tests="18"' in downloaded
+        assert downloaded.count("<testcase ") == served.text.count("<testcase ") == 18
+        for _ in range(100):  # the server sends the callback once the run has ended
+            if callbacks:
+                break
+            await asyncio.sleep(0.05)
+        assert [(c["run_id"], c["status"]) for c in callbacks] == [(run_id, "passed")]
 
         failing = await scenario_with_rows(
             api, project_id, url, 2, lambda t: t.replace("to.eql('PAID')", "to.eql('NO')")
