@@ -122,6 +122,9 @@ def import_file(
     for what in ("cases", "scenarios", "environments"):
         for item in getattr(report, what):
             typer.echo(f"{made} {what[:-1]} {item.id or '-'} '{item.name}'")
+    for merged in report.merged:
+        changed = [*merged.variables, *merged.secret_variables] + (["base_url"] if merged.base_url_changed else [])
+        typer.echo(f"merged into {merged.kind} {merged.id} '{merged.name}': {', '.join(changed) or 'nothing new'}")
     for item in report.not_translated:
         typer.echo(f"not translated: {item.location}: {item.source} ({item.reason})")
 

@@ -7,9 +7,10 @@ same work (every check the database needs included) and is rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, require_project
@@ -17,12 +18,14 @@ from app.cases.schemas import CaseCreate
 from app.cases.service import create_case
 from app.core.config import get_settings
 from app.core.errors import AppError
+from app.core.secret_box import unseal
 from app.datasets.schemas import DatasetCreate
 from app.datasets.service import create_dataset
-from app.environments.schemas import EnvironmentCreate
-from app.environments.service import create_environment
+from app.environments.schemas import EnvironmentCreate, EnvironmentUpdate
+from app.environments.service import create_environment, update_environment
 from app.interop import curl, exile_file, har, openapi, postman
-from app.interop.content import NotTranslated, ProjectContent, StepContent, UnreadableFile
+from app.interop.content import EnvironmentContent, NotTranslated, ProjectContent, StepContent, UnreadableFile
+from app.models import Environment
 from app.scenarios.schemas import ScenarioCreate, ScenarioRowIn, SetupStep, StepIn
 from app.scenarios.service import create_scenario, replace_rows, replace_steps
 
@@ -61,12 +64,24 @@ class Created(BaseModel):
     id: int | None  # None on a dry run
 
 
+class Merged(BaseModel):
+    """Something the project already had under that name, updated with what the file holds."""
+
+    kind: Literal["environment"]
+    name: str
+    id: int
+    variables: list[str]  # the variables the file added or changed
+    secret_variables: list[str]
+    base_url_changed: bool
+
+
 class ImportReport(BaseModel):
     kind: str
     dry_run: bool
     cases: list[Created] = Field(default_factory=list)
     scenarios: list[Created] = Field(default_factory=list)
     environments: list[Created] = Field(default_factory=list)
+    merged: list[Merged] = Field(default_factory=list)
     not_translated: list[NotTranslated] = Field(default_factory=list)
 
 
@@ -111,6 +126,12 @@ async def apply(
         case_ids[case.key] = created.id
         report.cases.append(Created(key=case.key, name=created.name, id=created.id))
     for environment in content.environments:
+        existing = await session.scalar(
+            select(Environment).where(Environment.project_id == project_id, Environment.name == environment.name)
+        )
+        if existing is not None:  # the same environment imported again (a newer export): merged, not refused
+            report.merged.append(await _merge_environment(session, principal, existing, environment))
+            continue
         made = await create_environment(session, principal, project_id, EnvironmentCreate(**environment.model_dump()))
         await session.flush()
         report.environments.append(Created(key=environment.name, name=made.name, id=made.id))
@@ -144,3 +165,35 @@ async def apply(
         for created_item in (*report.cases, *report.scenarios, *report.environments):
             created_item.id = None
     return report
+
+
+async def _merge_environment(
+    session: AsyncSession, principal: Principal, existing: Environment, incoming: EnvironmentContent
+) -> Merged:
+    """The file's variables and secrets over the stored ones (keys it does not name are kept), and its base URL
+    when it has one; through the normal update, so the role check and the audit trail apply."""
+    variables = {k: v for k, v in incoming.variables.items() if existing.variables.get(k, _ABSENT) != v}
+    stored = existing.secret_variables or {}
+    secrets = {k: v for k, v in incoming.secret_variables.items() if k not in stored or unseal(stored[k]) != v}
+    base_url = incoming.base_url if incoming.base_url and incoming.base_url != existing.base_url else None
+    changes: dict[str, Any] = {"version": existing.version}
+    if variables:
+        changes["variables"] = variables
+    if secrets:
+        changes["secret_variables"] = secrets
+    if base_url is not None:
+        changes["base_url"] = base_url
+    if len(changes) > 1:  # the same file again changes nothing (and writes no audit entry)
+        await update_environment(session, principal, existing.id, EnvironmentUpdate(**changes))
+        await session.flush()
+    return Merged(
+        kind="environment",
+        name=existing.name,
+        id=existing.id,
+        variables=sorted(variables),
+        secret_variables=sorted(secrets),
+        base_url_changed=base_url is not None,
+    )
+
+
+_ABSENT = object()

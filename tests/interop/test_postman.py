@@ -423,6 +423,40 @@ async def test_an_environment_imports_through_the_endpoint_and_its_secrets_are_w
     assert "password123" not in json.dumps(environment)
 
 
+async def test_the_same_environment_imported_again_is_merged_not_refused(api):
+    proj = await project(api)
+    first = await upload(api, proj["id"], json.dumps(ENVIRONMENT), kind="postman_environment")
+    [created] = first.json()["environments"]
+    environment_id = created["id"]
+    version = (await api.get(f"{API}/environments/{environment_id}")).json()["version"]
+    kept = await api.patch(
+        f"{API}/environments/{environment_id}", json={"version": version, "variables": {"team_only": "kept"}}
+    )
+    assert kept.status_code == 200, kept.text
+
+    again = await upload(api, proj["id"], json.dumps(ENVIRONMENT), kind="postman_environment")
+    assert again.status_code == 201, again.text
+    assert again.json()["environments"] == []
+    [merged] = again.json()["merged"]  # the same file: nothing new, nothing written
+    assert merged == {
+        "kind": "environment", "name": ENVIRONMENT["name"], "id": environment_id,
+        "variables": [], "secret_variables": [], "base_url_changed": False,
+    }  # fmt: skip
+
+    newer = json.loads(json.dumps(ENVIRONMENT))
+    newer["values"][0]["value"] = "https://staging-2.example.com"
+    newer["values"].append({"key": "region", "value": "eu", "type": "default", "enabled": True})
+    newer["values"][1 + [v["key"] for v in newer["values"][1:]].index("password")]["value"] = "rotated-pass-456"
+    response = await upload(api, proj["id"], json.dumps(newer), kind="postman_environment")
+    [merged] = response.json()["merged"]
+    assert merged["variables"] == ["baseUrl", "region"] and merged["secret_variables"] == ["password"]
+    environment = (await api.get(f"{API}/environments/{environment_id}")).json()
+    assert environment["variables"]["baseUrl"] == "https://staging-2.example.com"
+    assert environment["variables"]["region"] == "eu" and environment["variables"]["team_only"] == "kept"
+    assert set(environment["secret_variables"]) == {"password", "api_key", "pin"}
+    assert len((await api.get(f"{API}/projects/{proj['id']}/environments")).json()) == 1
+
+
 # ---- files that cannot be read --------------------------------------------------------------------------------
 V21 = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 V1 = "https://schema.getpostman.com/json/collection/v1.0.0/collection.json"
