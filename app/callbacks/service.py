@@ -39,6 +39,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.config import get_settings
 from app.core.secret_box import seal, unseal
+from app.core.text import bounded
 from app.engine.masking import Masker
 from app.engine.statuses import FINISHED
 from app.models import CallbackDelivery, Environment, ProjectCallbackSecret, ScenarioRun, TestScenario
@@ -90,7 +91,7 @@ async def rotate_secret(
     await require_project(session, principal, project_id, "manage")
     raw = new_secret()
     now = utcnow()
-    row = await session.get(ProjectCallbackSecret, project_id)
+    row = await session.scalar(select(ProjectCallbackSecret).where(ProjectCallbackSecret.project_id == project_id))
     rotated = row is not None
     if row is None:
         row = ProjectCallbackSecret(project_id=project_id, sealed_secret=seal(raw), rotated_at=now)
@@ -115,7 +116,7 @@ async def rotate_secret(
 async def secret_state(session: AsyncSession, principal: Principal, project_id: int) -> ProjectCallbackSecret | None:
     """Whether the project has a secret and when it was last rotated (never the secret)."""
     await require_project(session, principal, project_id, "read")
-    return await session.get(ProjectCallbackSecret, project_id)
+    return await session.scalar(select(ProjectCallbackSecret).where(ProjectCallbackSecret.project_id == project_id))
 
 
 async def _project_secret(session: AsyncSession, project_id: int) -> str | None:
@@ -151,12 +152,6 @@ async def _masker(session: AsyncSession, run: ScenarioRun) -> Masker:
     return Masker(values)
 
 
-def _bounded(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 24] + f"... ({len(text)} chars)"
-
-
 async def build_payload(session: AsyncSession, run: ScenarioRun) -> dict[str, Any]:
     """The summary a receiver gets: who, what, the verdict, counts, timings, report links and the CI metadata."""
     from app.runs.service import run_read  # the same counts the API shows (a late import: runs imports this)
@@ -166,7 +161,7 @@ async def build_payload(session: AsyncSession, run: ScenarioRun) -> dict[str, An
     if run.scenario_id is not None:
         scenario_name = await session.scalar(select(TestScenario.name).where(TestScenario.id == run.scenario_id))
     masker = await _masker(session, run)
-    error = _bounded(masker.text(run.error), ERROR_LIMIT) if run.error else None
+    error = bounded(masker.text(run.error), ERROR_LIMIT) if run.error else None
     return {
         "event": "run.finished",
         "run_id": run.id,
@@ -332,7 +327,7 @@ async def _attempt(
         "at": now.isoformat(),
         "duration_ms": duration_ms,
         "status_code": status_code,
-        "error": _bounded(error, LAST_ERROR_LIMIT),
+        "error": bounded(error, LAST_ERROR_LIMIT),
         "response": answer,
         "signed": bool(secret),
     }
@@ -340,7 +335,7 @@ async def _attempt(
         "attempts": done,
         "attempt_log": [*(delivery.attempt_log or []), entry][-settings.callback_attempts - 5 :],
         "last_status_code": status_code,
-        "last_error": _bounded(error, LAST_ERROR_LIMIT),
+        "last_error": bounded(error, LAST_ERROR_LIMIT),
         "signed": bool(secret),
         "updated_at": now,
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -20,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.text import UNSTORABLE
 from app.engine.specs import check_variables
 
 # Ids fit a signed 64-bit column everywhere; a larger number is a 422, not an overflow deep in a driver.
@@ -47,11 +47,10 @@ Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_unique_tags)]
 # 64-bit ids both round-trip); PostgreSQL refuses NUL in text and JSON; no UTF-8 encoder takes a lone surrogate.
 MIN_INT, MAX_INT = -(2**63), 2**64 - 1
 MAX_JSON_DEPTH = 64  # orjson refuses to write deeper than 254; no test data needs more than a few levels
-_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 def _string_problem(text: str) -> str | None:
-    found = _UNSTORABLE_CHAR.search(text)
+    found = UNSTORABLE.search(text)
     if found is None:
         return None
     if found.group() == "\x00":

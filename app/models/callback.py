@@ -27,9 +27,8 @@ class ProjectCallbackSecret(Base):
 
     __tablename__ = "project_callback_secrets"
 
-    project_id: Mapped[int] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # ids are never reused (SQLite AUTOINCREMENT)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True)
     sealed_secret: Mapped[str] = mapped_column(String(512), nullable=False)
     rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     rotated_by_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

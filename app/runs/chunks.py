@@ -36,12 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings, inherit_settings
 from app.core.secret_box import seal, unseal
+from app.core.text import bounded
 from app.engine.results import Counts, FlowOutcome, describe_iterations
 from app.engine.specs import FlowSpec, RunOptions, SetupState
 from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
-from app.runs.executor import RunPart, finish, logger, update_owned_chunk, worker_name
+from app.runs.executor import ERROR_TEXT_LIMIT, RunPart, finish, logger, update_owned_chunk, worker_name
 from app.runs.loader import RunSetupError, count_rows, load_flow, scenario_rows
 
 _log = logging.getLogger("exile.runs.chunks")
@@ -378,7 +379,7 @@ async def _end_chunk(
     error: str | None,
     outcome: FlowOutcome | None = None,
 ) -> RunStatus | None:
-    values: dict[str, object] = {"status": status, "finished_at": utcnow(), "error": error}
+    values: dict[str, object] = {"status": status, "finished_at": utcnow(), "error": bounded(error, ERROR_TEXT_LIMIT)}
     if outcome is not None:
         values.update(
             iterations_passed=outcome.iterations.passed,

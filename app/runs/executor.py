@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.callbacks import service as callbacks
 from app.core.config import get_settings
+from app.core.text import bounded
 from app.engine.masking import Masker
 from app.engine.ratelimit import RateLimiter
 from app.engine.results import Counts, FlowOutcome
@@ -64,7 +65,7 @@ async def finish(
     values: dict[str, object] = {
         "status": status,
         "finished_at": utcnow(),
-        "error": _bounded(error),
+        "error": bounded(error, ERROR_TEXT_LIMIT),
         "setup_state": None,
     }
     if outcome is not None:
@@ -96,12 +97,6 @@ async def finish(
             await asyncio.sleep(0.25 * 2**attempt)
     if delivery_id is not None:
         await callbacks.deliver(session_factory, delivery_id)
-
-
-def _bounded(error: str | None) -> str | None:
-    if error is None or len(error) <= ERROR_TEXT_LIMIT:
-        return error
-    return error[: ERROR_TEXT_LIMIT - 20] + f"... ({len(error)} chars)"
 
 
 def _iteration_counts(iterations: Counts) -> dict[str, int]:

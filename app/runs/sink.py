@@ -52,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.core.db import hide_driver_row_values
+from app.core.text import storable
 from app.engine.results import StepResult
 from app.engine.statuses import ResultStatus
 from app.models import ApiRequest, ApiRequestRun, ScenarioRun
@@ -167,7 +168,7 @@ class DatabaseSink:
                 result.status,
                 started_at.astimezone(UTC),
                 float(result.duration_ms),
-                result.error,
+                None if result.error is None else storable(result.error),
                 _json(result.request),
                 _json(result.dataset),
                 _json(result.response),

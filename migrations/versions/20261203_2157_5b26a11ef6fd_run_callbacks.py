@@ -22,9 +22,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "project_callback_secrets",
-        sa.Column(
-            "project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sealed_secret", sa.String(length=512), nullable=False),
         sa.Column("rotated_at", app.models.base.UTCDateTime(), nullable=False),
         sa.Column("rotated_by_id", sa.BigInteger(), nullable=True),
@@ -34,7 +33,8 @@ def upgrade() -> None:
             name=op.f("fk_project_callback_secrets_project_id_projects"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("project_id", name=op.f("pk_project_callback_secrets")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_project_callback_secrets")),
+        sa.UniqueConstraint("project_id", name=op.f("uq_project_callback_secrets_project_id")),
         sqlite_autoincrement=True,
     )
     op.create_table(
