@@ -64,14 +64,18 @@ async def migrated_database() -> AsyncIterator[str]:
     await dispose_engine()
 
 
-@pytest.fixture(autouse=True)
-async def empty_tables(migrated_database: str) -> AsyncIterator[None]:
-    from app.runs.dispatch import wait_for_inline_runs
-
+async def empty_every_table() -> None:
     async with get_session_factory()() as session:
         for table in reversed(Base.metadata.sorted_tables):
             await session.execute(delete(table))
         await session.commit()
+
+
+@pytest.fixture(autouse=True)
+async def empty_tables(migrated_database: str) -> AsyncIterator[None]:
+    from app.runs.dispatch import wait_for_inline_runs
+
+    await empty_every_table()
     yield
     # Runs started in the background by a test end before the next test empties the tables.
     await wait_for_inline_runs()
@@ -93,8 +97,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 UserFactory = Callable[..., Awaitable[User]]
 
 
-@pytest.fixture
-def make_user() -> UserFactory:
+def user_factory() -> UserFactory:
     counter = iter(range(1, 1_000_000))
 
     async def factory(email: str | None = None, password: str = "correct-horse-battery", **extra: Any) -> User:
@@ -107,6 +110,11 @@ def make_user() -> UserFactory:
             return user
 
     return factory
+
+
+@pytest.fixture
+def make_user() -> UserFactory:
+    return user_factory()
 
 
 def bearer(user: User) -> dict[str, str]:

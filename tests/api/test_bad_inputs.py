@@ -19,7 +19,7 @@ import pytest
 from app import models
 from app.main import app
 from tests import factories
-from tests.conftest import assert_error, bearer, count_rows
+from tests.conftest import assert_error, bearer, count_rows, empty_every_table, user_factory
 
 MODELS = [getattr(models, name) for name in models.__all__ if name != "Base"]
 ADMIN_EMAIL = "admin@example.com"
@@ -433,8 +433,17 @@ async def _build(api: httpx.AsyncClient) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-async def world(make_user) -> AsyncIterator[World]:
+@pytest.fixture(autouse=True)
+async def empty_tables() -> AsyncIterator[None]:
+    """Replaces the root conftest's per-test emptying here: every row asserts that its refused request wrote
+    nothing, so one world (built once, below) serves the whole table, and a row that did write fails itself."""
+    yield
+
+
+@pytest.fixture(scope="module")
+async def world(migrated_database: str) -> AsyncIterator[World]:
+    await empty_every_table()
+    make_user = user_factory()
     admin = await make_user(email=ADMIN_EMAIL, password=PASSWORD, is_admin=True)
     plain = await make_user(email=PLAIN_EMAIL)
     clients = {
@@ -448,6 +457,7 @@ async def world(make_user) -> AsyncIterator[World]:
     finally:
         for http in clients.values():
             await http.aclose()
+        await empty_every_table()
 
 
 # --- the test -----------------------------------------------------------------------------------
