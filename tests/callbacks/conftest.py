@@ -13,6 +13,7 @@ from aiohttp import web
 
 from app.core.config import get_settings
 from tests.factories import create, project
+from tests.local_server import serving
 
 
 @dataclass
@@ -63,14 +64,8 @@ class Receiver:
 @pytest.fixture(scope="session")
 async def receiver_server() -> AsyncIterator[Receiver]:
     receiver = Receiver()
-    runner = web.AppRunner(receiver.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    receiver.url = f"http://127.0.0.1:{port}"
-    yield receiver
-    await runner.cleanup()
+    async with serving(receiver.app()) as receiver.url:
+        yield receiver
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import serving
+
 BENCH_URL = "http://127.0.0.1:18080"
 
 
@@ -63,15 +65,8 @@ class OrderFlow:
 async def running_order_flow() -> AsyncIterator[tuple[OrderFlow, str]]:
     """The target in the current event loop on a free port: (its state, its base URL)."""
     target = OrderFlow()
-    runner = web.AppRunner(target.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield target, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(target.app()) as url:
+        yield target, url
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from tests.conftest import UserFactory, assert_error, bearer
 from tests.factories import case, create, project, put_steps, scenario
 from tests.interop.order_target import BENCH_URL, OrderFlow, bench_rows
 from tests.interop.test_postman import upload
+from tests.local_server import serving
 from tests.runs.conftest import wait_until_finished
 
 API = "/api/v1"
@@ -67,13 +68,8 @@ class DecliningOrderFlow(OrderFlow):
 @pytest.fixture
 async def declining_target() -> Any:
     target = DecliningOrderFlow()
-    runner = web.AppRunner(target.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield target, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(target.app()) as url:
+        yield target, url
 
 
 def order_rows() -> list[dict[str, Any]]:
@@ -333,12 +329,8 @@ async def widget_target() -> Any:
     app = web.Application()
     app.router.add_get("/widget", widget)
     app.router.add_get("/echo", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 def body_check(path: str, op: str, expected: Any = None) -> dict[str, Any]:

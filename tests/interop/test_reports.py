@@ -36,6 +36,7 @@ from app.models.base import utcnow
 from app.runs.sink import DatabaseSink
 from tests.conftest import assert_error, bearer
 from tests.factories import create, project
+from tests.local_server import serving
 from tests.runs.conftest import wait_until_finished
 
 API = "/api/v1"
@@ -75,15 +76,9 @@ def closed_port() -> int:
 @pytest.fixture
 async def report_target() -> AsyncIterator[ReportTarget]:
     target = ReportTarget()
-    runner = web.AppRunner(target.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    target.url = f"http://127.0.0.1:{port}"
-    target.closed_url = f"http://127.0.0.1:{closed_port()}/down"
-    yield target
-    await runner.cleanup()
+    async with serving(target.app()) as target.url:
+        target.closed_url = f"http://127.0.0.1:{closed_port()}/down"
+        yield target
 
 
 async def mixed_run(api: httpx.AsyncClient, target: ReportTarget) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from app.models import ApiRequestRun
 from tests.factories import create, project
+from tests.local_server import serving
 
 
 class Target:
@@ -70,14 +71,8 @@ class Target:
 @pytest.fixture(scope="session")
 async def target_server() -> AsyncIterator[Target]:
     target = Target()
-    runner = web.AppRunner(target.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    target.url = f"http://127.0.0.1:{port}"
-    yield target
-    await runner.cleanup()
+    async with serving(target.app()) as target.url:
+        yield target
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from tests.factories import create, project
+from tests.local_server import serving
 
 API = "/api/v1"
 
@@ -25,12 +26,8 @@ async def redirecting() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/login", login)
     app.router.add_get("/home", home)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_a_case_can_stop_at_the_redirect_or_follow_it_with_the_hops_recorded(api, redirecting):

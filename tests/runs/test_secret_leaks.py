@@ -22,6 +22,7 @@ from app.core.secret_box import seal
 from app.models import Environment
 from tests.conftest import assert_error
 from tests.factories import create, project
+from tests.local_server import serving
 from tests.runs.conftest import wait_until_finished
 from tests.secret_traces import as_text, assert_no_trace
 
@@ -56,13 +57,8 @@ class Echo:
 
 async def _serve() -> AsyncIterator[Echo]:
     echo = Echo()
-    runner = web.AppRunner(echo.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    echo.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    yield echo
-    await runner.cleanup()
+    async with serving(echo.app()) as echo.url:
+        yield echo
 
 
 @pytest.fixture(scope="module")

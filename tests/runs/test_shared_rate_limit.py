@@ -27,6 +27,7 @@ from app.engine.specs import EnvironmentSpec, FlowSpec, RateLimit, RunOptions
 from app.engine.transport import AiohttpTransport
 from app.runs.rate_limit import RedisRateLimiter, run_limiter
 from tests.engine.conftest import rows, step
+from tests.local_server import serving
 from tests.runs.conftest import Target, order_flow, set_rows, wait_until_finished
 from tests.runs.test_celery import Worker
 
@@ -126,13 +127,8 @@ async def arrivals_target() -> AsyncIterator[tuple[str, list[float]]]:
 
     app = web.Application()
     app.router.add_get("/hit", hit)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", arrivals
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, arrivals
 
 
 @needs_redis
