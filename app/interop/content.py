@@ -10,9 +10,9 @@ source file: nothing is dropped silently.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.cases.schemas import CaseCreate
 from app.core.schemas import EntityId, InputModel, VariableMap
@@ -51,6 +51,7 @@ class NotTranslated(BaseModel):
 class DatasetContent(InputModel):
     name: str = Field(max_length=200)
     variables: VariableMap = Field(default_factory=dict)
+    enabled: bool = True
 
 
 class CaseContent(CaseCreate):
@@ -64,6 +65,20 @@ class CaseContent(CaseCreate):
 class StepContent(SetupStep):
     case_id: EntityId | None = None  # type: ignore[assignment]  # resolved from `case` when applied
     case: str = Field(min_length=1, max_length=200)  # the key of a case in the same content
+    # A step's fan-out over its case's datasets (steps only; setup and teardown run once): "selected" names
+    # the datasets by name, since their ids exist only once the file is applied.
+    dataset_mode: Literal["none", "all", "selected"] = "none"
+    datasets: list[str] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _datasets_fit_mode(self) -> StepContent:
+        if self.dataset_mode == "selected" and not self.datasets:
+            raise ValueError("dataset_mode 'selected' needs at least one dataset name in datasets")
+        if self.dataset_mode != "selected" and self.datasets:
+            raise ValueError(f"datasets are only used with dataset_mode 'selected', not '{self.dataset_mode}'")
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ValueError("datasets names a dataset twice")
+        return self
 
 
 class ScenarioContent(InputModel):

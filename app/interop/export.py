@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -125,14 +126,21 @@ async def export_scenario(
         keys[case_id] = _unique_key(cases[case_id].name, set(keys.values()))
         content.cases.append(await _case(session, cases[case_id], keys[case_id], notes))
 
+    dataset_names = {case_id: await _dataset_names(session, case_id) for case_id in case_ids}
+
     def step_content(step: dict[str, Any], where: str) -> StepContent:
-        if step.get("dataset_mode", "none") != "none":
-            notes.add(
-                f"{where}.dataset_mode",
-                step["dataset_mode"],
-                "a step's fan-out over its case's datasets is not in the file (yet): the step runs once",
-            )
-        fields = {name: step[name] for name in ("alias", "enabled", "skip_if", "variables") if name in step}
+        fields: dict[str, Any] = {
+            name: step[name] for name in ("alias", "enabled", "skip_if", "variables") if name in step
+        }
+        mode = step.get("dataset_mode", "none")
+        names = dataset_names[step["case_id"]]
+        chosen = [names.get(dataset_id) for dataset_id in step.get("dataset_ids") or []]
+        if mode == "selected" and (None in chosen or len(set(chosen)) != len(chosen)):
+            # a dataset deleted since, or two datasets of one name: a name cannot say which; all of them run
+            notes.add(f"{where}.datasets", step.get("dataset_ids"), "datasets not named uniquely: written as 'all'")
+            mode, chosen = "all", []
+        if mode != "none":
+            fields |= {"dataset_mode": mode, "datasets": chosen if mode == "selected" else []}
         return StepContent(case=keys[step["case_id"]], **fields)
 
     named_rows = sum(1 for row in rows if row.name)
@@ -155,6 +163,7 @@ async def export_scenario(
                         "skip_if": step.skip_if,
                         "variables": step.variables or {},
                         "dataset_mode": step.dataset_mode,
+                        "dataset_ids": step.dataset_ids,
                     },
                     f"scenario.steps[{i}]",
                 )
@@ -218,9 +227,7 @@ def _unique_key(name: str, taken: set[str]) -> str:
 async def _case(session: AsyncSession, case: ApiRequest, key: str, notes: _Notes) -> CaseContent:
     datasets = []
     for dataset in await case_repository.datasets_of(session, case.id):
-        if not dataset.enabled:
-            notes.add(f"cases[{key}].datasets[{dataset.name}]", dataset.name, "a disabled dataset is written enabled")
-        datasets.append(DatasetContent(name=dataset.name, variables=dataset.variables or {}))
+        datasets.append(DatasetContent(name=dataset.name, variables=dataset.variables or {}, enabled=dataset.enabled))
     visibility = case.visibility
     if visibility == "private":  # the file's scenario is shared in the project it is imported into
         notes.add(f"cases[{key}].visibility", "private", "written as 'project': a shared scenario cannot use it")
@@ -349,7 +356,7 @@ def scrub(content: ProjectContent, secrets: dict[str, str], notes: _Notes | None
         datasets = []
         for dataset in case.datasets:
             variables = _masked(masker, dataset.variables, f"{where}.datasets[{dataset.name}].variables", notes)
-            datasets.append(DatasetContent(name=dataset.name, variables=variables))
+            datasets.append(dataset.model_copy(update={"variables": variables}))
         rest = {"key": case.key, "name": masker.text(case.name), "description": description, "datasets": datasets}
         try:
             content.cases[index] = CaseContent.model_validate({**cleaned, **rest})
@@ -416,3 +423,10 @@ def _add_secret_names(content: ProjectContent, names: set[str]) -> None:
         for name in sorted(names):
             if name not in environment.variables:
                 environment.secret_variables.setdefault(name, "")
+
+
+async def _dataset_names(session: AsyncSession, case_id: int) -> dict[int, str | None]:
+    """Dataset id -> name, None for a name two datasets of the case share (a file refers to datasets by name)."""
+    datasets = await case_repository.datasets_of(session, case_id)
+    counts = Counter(dataset.name for dataset in datasets)
+    return {dataset.id: dataset.name if counts[dataset.name] == 1 else None for dataset in datasets}

@@ -99,7 +99,7 @@ def _case_spec(case: CaseContent, number: int, timeout_ms: int | None, first_dat
     except ValueError as exc:
         raise ContentNotRunnable(f"case '{case.name}': {exc}") from None
     datasets = [
-        DatasetSpec(index, dataset.name, dict(dataset.variables))
+        DatasetSpec(index, dataset.name, dict(dataset.variables), dataset.enabled)
         for index, dataset in enumerate(case.datasets, start=first_dataset)
     ]
     return CaseSpec(id=number, name=case.name, request=request, datasets=datasets)
@@ -126,14 +126,19 @@ def build_flow(
             specs[item.case] = _case_spec(
                 content.case(item.case), numbers[item.case], timeout_request_ms, first_dataset
             )
-        mode = getattr(item, "dataset_mode", "none")
+        case = specs[item.case]
+        ids = {d.name: d.id for d in reversed(case.datasets) if d.id is not None}  # the first of a name
+        missing = [name for name in item.datasets if name not in ids]
+        if missing:
+            raise ContentNotRunnable(f"scenario '{scenario.name}': case '{item.case}' has no dataset {missing[0]!r}")
         return StepSpec(
-            case=specs[item.case],
+            case=case,
             alias=item.alias,
             enabled=item.enabled,
             skip_if=item.skip_if,
             variables=dict(item.variables),
-            dataset_mode=mode if mode in ("none", "all") else "all",
+            dataset_mode=item.dataset_mode,
+            dataset_ids=[ids[name] for name in item.datasets],
         )
 
     steps = [step(item) for item in scenario.steps]

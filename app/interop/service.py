@@ -117,12 +117,16 @@ async def apply(
     await require_project(session, principal, project_id, "edit")
     report = ImportReport(kind=content.kind, dry_run=dry_run, not_translated=content.not_translated)
     case_ids: dict[str, int] = {}
+    dataset_ids: dict[str, dict[str, int]] = {}  # case key -> dataset name -> id
     for case in content.cases:
         fields = case.model_dump(exclude={"key", "datasets", "project_id"})
         created = await create_case(session, principal, CaseCreate(project_id=project_id, **fields))
         await session.flush()
+        names = dataset_ids.setdefault(case.key, {})
         for dataset in case.datasets:
-            await create_dataset(session, principal, created.id, DatasetCreate(**dataset.model_dump()))
+            made_dataset = await create_dataset(session, principal, created.id, DatasetCreate(**dataset.model_dump()))
+            await session.flush()
+            names.setdefault(dataset.name, made_dataset.id)
         case_ids[case.key] = created.id
         report.cases.append(Created(key=case.key, name=created.name, id=created.id))
     for environment in content.environments:
@@ -138,7 +142,8 @@ async def apply(
     for scenario in content.scenarios:
 
         def setup_steps(steps: list[StepContent]) -> list[SetupStep]:
-            return [SetupStep(**step.model_dump(exclude={"case"}) | {"case_id": case_ids[step.case]}) for step in steps]
+            fan_out = {"case", "dataset_mode", "datasets"}  # setup and teardown run once
+            return [SetupStep(**step.model_dump(exclude=fan_out) | {"case_id": case_ids[step.case]}) for step in steps]
 
         made_scenario = await create_scenario(
             session,
@@ -155,7 +160,14 @@ async def apply(
             ),
         )
         await session.flush()
-        steps = [StepIn(**step.model_dump()) for step in setup_steps(scenario.steps)]
+        steps = [
+            StepIn(
+                **setup.model_dump(),
+                dataset_mode=step.dataset_mode,
+                dataset_ids=_dataset_ids(step, dataset_ids.get(step.case, {}), f"{scenario.key}.steps[{index}]"),
+            )
+            for index, (step, setup) in enumerate(zip(scenario.steps, setup_steps(scenario.steps), strict=True))
+        ]
         await replace_steps(session, principal, made_scenario.id, steps, None)
         rows = [ScenarioRowIn(variables=row) for row in scenario.rows]
         await replace_rows(session, principal, made_scenario.id, rows, None)
@@ -197,3 +209,14 @@ async def _merge_environment(
 
 
 _ABSENT = object()
+
+
+def _dataset_ids(step: StepContent, by_name: dict[str, int], where: str) -> list[int]:
+    """The ids of the datasets a "selected" step names, which must be datasets of its own case."""
+    missing = [name for name in step.datasets if name not in by_name]
+    if missing:
+        raise FileNotReadable(
+            f"file: at {where}.datasets: case '{step.case}' has no dataset named {missing[0]!r}",
+            details=[{"loc": ["body", "file", where, "datasets"], "msg": f"no dataset named {missing[0]!r}"}],
+        )
+    return [by_name[name] for name in step.datasets]

@@ -381,6 +381,40 @@ def test_an_exile_file_runs_with_its_own_rows_or_a_data_file(fmt, order_flow, tm
     assert "iterations: 2 passed" in result.output and len(target.paid) == 6
 
 
+def test_an_exile_file_step_runs_over_the_datasets_it_names_or_every_enabled_one(order_flow, tmp_path):
+    target, url = order_flow
+    from app.interop import exile_file, postman
+    from app.interop.content import DatasetContent
+
+    content = postman.parse(COLLECTION.read_text().replace(BENCH_URL, url))
+    content.scenarios = content.scenarios[:1]
+    content.scenarios[0].rows = [{**row, "qty": 5} for row in bench_rows(1)]
+    order = content.scenarios[0].steps[1]
+    # a fan-out step's extractions do not feed later steps: pay is left out here
+    content.scenarios[0].steps[2] = content.scenarios[0].steps[2].model_copy(update={"enabled": False})
+    content.case(order.case).datasets = [
+        DatasetContent(name="one", variables={"qty": 1}),
+        DatasetContent(name="two", variables={"qty": 2}),
+        DatasetContent(name="off", variables={"qty": 9}, enabled=False),
+    ]
+    path = tmp_path / "flow.exile.yaml"
+    content.scenarios[0].steps[1] = order.model_copy(update={"dataset_mode": "selected", "datasets": ["two", "off"]})
+    path.write_text(exile_file.dump(content))
+    result = exile_run(path)
+    assert result.exit_code == 0, result.output
+    assert sorted(target.orders.values()) == [2, 9]  # the two named (a disabled one runs when named)
+
+    content.scenarios[0].steps[1] = order.model_copy(update={"dataset_mode": "all"})
+    path.write_text(exile_file.dump(content))
+    assert exile_run(path).exit_code == 0
+    assert sorted(target.orders.values()) == [1, 2, 2, 9]  # then every enabled dataset: "one" and "two"
+
+    content.scenarios[0].steps[1] = order.model_copy(update={"dataset_mode": "selected", "datasets": ["nope"]})
+    path.write_text(exile_file.dump(content))
+    result = exile_run(path)
+    assert result.exit_code == 2 and "has no dataset 'nope'" in result.output
+
+
 # ---- on a server ------------------------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:

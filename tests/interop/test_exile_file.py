@@ -45,14 +45,21 @@ async def imported_collection(api: Any) -> tuple[dict[str, Any], int]:
     report = (await upload(api, proj["id"], fixture("restful-booker.postman_collection.json"))).json()
     scenario_id = report["scenarios"][0]["id"]
     booking = report["cases"][2]["id"]
-    for name, variables in (("sally", {"id": 1}), ("jim", {"id": 2, "expect": {"name": "Jim"}})):
-        response = await api.post(f"{API}/cases/{booking}/datasets", json={"name": name, "variables": variables})
+    dataset_ids = {}
+    for name, variables, enabled in (
+        ("sally", {"id": 1}, True), ("jim", {"id": 2, "expect": {"name": "Jim"}}, True), ("off", {"id": 3}, False)
+    ):  # fmt: skip
+        body = {"name": name, "variables": variables, "enabled": enabled}
+        response = await api.post(f"{API}/cases/{booking}/datasets", json=body)
         assert response.status_code == 201, response.text
+        dataset_ids[name] = response.json()["id"]
     rows = [{"variables": {"firstname": name, "qty": qty}} for name, qty in (("Ann", 1), ("Bob", 2))]
     assert (await api.put(f"{API}/scenarios/{scenario_id}/datasets", json=rows)).status_code == 200
     steps = (await api.get(f"{API}/scenarios/{scenario_id}/steps")).json()
     steps[1] |= {"alias": "list", "variables": {"lastname": "brown"}, "skip_if": "vars['qty'] == 2"}
     steps[6]["enabled"] = False
+    steps[2] |= {"dataset_mode": "selected", "dataset_ids": [dataset_ids["jim"], dataset_ids["off"]]}
+    steps[3] |= {"dataset_mode": "all"}
     assert (await api.put(f"{API}/scenarios/{scenario_id}/steps", json=steps)).status_code == 200
     version = (await api.get(f"{API}/scenarios/{scenario_id}")).json()["version"]
     token, ping = report["cases"][0]["id"], report["cases"][6]["id"]
@@ -83,7 +90,15 @@ async def test_an_exported_file_imports_into_another_project_as_the_same_cases_s
     assert document["cases"][2]["datasets"] == [
         {"name": "sally", "variables": {"id": 1}},
         {"name": "jim", "variables": {"id": 2, "expect": {"name": "Jim"}}},
+        {"name": "off", "variables": {"id": 3}, "enabled": False},
     ]
+    # a step's fan-out over its case's datasets, by name (ids exist only once the file is applied)
+    assert document["scenario"]["steps"][2] == {
+        "case": "getbooking",
+        "dataset_mode": "selected",
+        "datasets": ["jim", "off"],
+    }
+    assert document["scenario"]["steps"][3] == {"case": "createbooking", "dataset_mode": "all"}
     scenario = document["scenario"]
     assert scenario["rows"] == [{"firstname": "Ann", "qty": 1}, {"firstname": "Bob", "qty": 2}]
     assert scenario["steps"][1] == {
@@ -191,6 +206,11 @@ async def test_bad_files_get_422_naming_the_path_and_create_nothing(api):
     no_scenario = "\n".join(line for line in good.splitlines() if not line.startswith("scenario"))
     error = assert_error(await upload(api, proj["id"], "version: 1\ncases: []\n", kind="exile"), 422)
     assert error["details"][0]["loc"] == ["body", "file", "scenario"], no_scenario
+    selected = "steps: [{case: login, dataset_mode: selected, datasets: [nope]}]"
+    unknown = fixture_file().replace("steps: [{case: login}]", selected)
+    assert selected in unknown
+    error = assert_error(await upload(api, proj["id"], unknown, kind="exile"), 422, "file_not_readable")
+    assert "has no dataset named 'nope'" in error["message"], error
     bad_case = good.replace("method: POST", "method: FETCH", 1)
     error = assert_error(await upload(api, proj["id"], bad_case, kind="exile"), 422, "file_not_readable")
     assert error["details"][0]["loc"][:4] == ["body", "file", "cases", 0] and "FETCH" in error["message"]
