@@ -27,6 +27,7 @@ from app.models import ApiRequest, ApiRequestDataset, Environment, TestScenario
 from tests.conftest import assert_error, count_rows
 from tests.factories import project
 from tests.interop import openapi_target
+from tests.interop.mutations import mutated
 from tests.runs.conftest import wait_until_finished
 
 API = "/api/v1"
@@ -541,22 +542,9 @@ def test_mutated_documents_are_read_or_refused_never_a_crash():
                       {"type": ["null"]}, {"enum": []}, {"pattern": "(unclosed"}, {"not": {}}]  # fmt: skip
     rng = random.Random(SEED)
 
-    def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        if path:
-            yield path
-        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-        for key, child in children:
-            yield from paths(child, (*path, key))
-
     read = 0
     for _ in range(300):
-        spec = json.loads(json.dumps(base))
-        for _ in range(rng.randint(1, 3)):
-            *parents, last = rng.choice(list(paths(spec)))
-            node = spec
-            for key in parents:
-                node = node[key]
-            node[last] = json.loads(json.dumps(rng.choice(odd)))
+        spec = mutated(base, odd, rng)
         try:
             openapi.parse(json.dumps(spec))
             read += 1

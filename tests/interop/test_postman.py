@@ -23,6 +23,7 @@ from app.interop.content import ProjectContent, UnreadableFile
 from app.models import ApiRequest, Environment, TestScenario
 from tests.conftest import assert_error, count_rows
 from tests.factories import project
+from tests.interop.mutations import mutated
 from tests.interop.order_target import BENCH_URL, OrderFlow, bench_rows, running_order_flow
 from tests.runs.conftest import wait_until_finished
 
@@ -521,21 +522,8 @@ def test_mutated_collections_never_crash_the_reader():
     ]
     rng = random.Random(9)
 
-    def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        if path:
-            yield path
-        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-        for key, child in children:
-            yield from paths(child, (*path, key))
-
     for _ in range(1000):
-        document = json.loads(json.dumps(rng.choice(documents)))
-        for _ in range(rng.randint(1, 3)):
-            *parents, last = rng.choice(list(paths(document)))
-            node = document
-            for key in parents:
-                node = node[key]
-            node[last] = json.loads(json.dumps(rng.choice(odd)))
+        document = mutated(rng.choice(documents), odd, rng)
         try:
             postman.parse(json.dumps(document))
         except UnreadableFile:
