@@ -26,7 +26,7 @@ import dataclasses
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import timedelta
+from datetime import datetime, timedelta
 from multiprocessing import get_context
 from typing import Any
 
@@ -587,6 +587,37 @@ async def reap_chunks(
                 .where(ScenarioRunChunk.status == RunStatus.RUNNING, ScenarioRunChunk.heartbeat_at < cutoff)
             )
         ).all()
+    try:
+        changed += await _take_back_stale(session_factory, stale, resend)
+        changed += await _resend_unclaimed(session_factory, now, unclaimed_cutoff, queued_timeout_s, resend)
+    finally:
+        # A chunk taken back is queued with no message anywhere: it is sent again even when a later step here
+        # failed (a locked SQLite, a lost connection), or it would wait for nobody until the queued timeout.
+        await _send_again(sorted(set(resend)))
+    async with session_factory() as session:
+        # Runs whose chunks all ended but nobody ended them (the last chunk's process died while ending it).
+        orphans = list(
+            await session.scalars(
+                select(ScenarioRun.id).where(
+                    ScenarioRun.status == RunStatus.RUNNING,
+                    ScenarioRun.chunks > 0,
+                    ScenarioRun.finisher.is_(None),
+                    ~select(ScenarioRunChunk.id)
+                    .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status.notin_(FINISHED))
+                    .exists(),
+                )
+            )
+        )
+    for run_id in orphans:
+        await finish_if_done(session_factory, run_id, worker_name("reaper"))
+    return changed + len(orphans)
+
+
+async def _take_back_stale(
+    session_factory: async_sessionmaker[AsyncSession], stale: Any, resend: list[tuple[int, int]]
+) -> int:
+    """Chunks whose heartbeat stopped; those to run again go into `resend` as soon as each is taken back."""
+    changed = 0
     for chunk, executor in stale:
         # Inline chunks are run again by their own coordinator (it sees its pool break), never from here.
         if executor == "celery":
@@ -595,6 +626,17 @@ async def reap_chunks(
         else:  # hung, not dead (a dead one breaks the pool at once): interrupted, not queued for nobody
             await take_back(session_factory, chunk, "its process stopped sending heartbeats", rerun=False)
         changed += 1
+    return changed
+
+
+async def _resend_unclaimed(
+    session_factory: async_sessionmaker[AsyncSession],
+    now: datetime,
+    unclaimed_cutoff: datetime,
+    queued_timeout_s: float,
+    resend: list[tuple[int, int]],
+) -> int:
+    """Queued chunks nobody claimed: sent once more (added to `resend`), then ended with the reason."""
     async with session_factory() as session:
         # A dead worker also took the messages it had prefetched but not started: its run's other queued
         # chunks are sent again too (a second message is harmless: the claim runs a chunk once).
@@ -605,7 +647,7 @@ async def reap_chunks(
                     ScenarioRunChunk.run_id.in_(orphaned_runs), ScenarioRunChunk.status == RunStatus.QUEUED
                 )
             )
-            resend = sorted(set(resend) | {(run_id, position) for run_id, position in waiting})
+            resend.extend((run_id, position) for run_id, position in waiting)
         unclaimed = list(
             await session.execute(
                 select(ScenarioRunChunk.id, ScenarioRunChunk.run_id, ScenarioRunChunk.position).where(
@@ -625,37 +667,22 @@ async def reap_chunks(
                 error=f"no worker claimed the chunk within {queued_timeout_s:g} s, even after it was sent again",
             )
         )
-        changed += int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
         if unclaimed:
             await session.execute(
                 update(ScenarioRunChunk)
                 .where(ScenarioRunChunk.id.in_([row.id for row in unclaimed]))
                 .values(redispatched_at=now)
             )
-            resend.extend((row.run_id, row.position) for row in unclaimed)
         await session.commit()
-    async with session_factory() as session:
-        # Runs whose chunks all ended but nobody ended them (the last chunk's process died while ending it).
-        orphans = list(
-            await session.scalars(
-                select(ScenarioRun.id).where(
-                    ScenarioRun.status == RunStatus.RUNNING,
-                    ScenarioRun.chunks > 0,
-                    ScenarioRun.finisher.is_(None),
-                    ~select(ScenarioRunChunk.id)
-                    .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status.notin_(FINISHED))
-                    .exists(),
-                )
-            )
-        )
-    if resend:
-        from app.runs.dispatch import send_chunk_to_workers
+    resend.extend((row.run_id, row.position) for row in unclaimed)
+    return int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
 
-        for run_id, position in resend:
-            try:
-                await send_chunk_to_workers(run_id, position)
-            except Exception:  # the broker is down: the queued timeout ends the chunk with that reason
-                logger.exception("run %s: chunk %s could not be sent again", run_id, position)
-    for run_id in orphans:
-        await finish_if_done(session_factory, run_id, worker_name("reaper"))
-    return changed + len(orphans)
+
+async def _send_again(chunks: list[tuple[int, int]]) -> None:
+    from app.runs.dispatch import send_chunk_to_workers
+
+    for run_id, position in chunks:
+        try:
+            await send_chunk_to_workers(run_id, position)
+        except Exception:  # the broker is down: the queued timeout ends the chunk with that reason
+            logger.exception("run %s: chunk %s could not be sent again", run_id, position)

@@ -290,6 +290,50 @@ async def test_chunks_no_worker_claims_are_sent_again_then_end_the_run_error(api
     assert steps == ["teardown:0"]  # teardown still ran once, after the chunks ended
 
 
+@needs_redis
+async def test_a_chunk_taken_back_is_sent_again_even_when_the_reaper_fails_after_taking_it(
+    api, target, sharded, monkeypatch
+):
+    """Taking a dead worker's chunk back queues it with no message anywhere: losing the resend to a later error
+    (CI saw a locked SQLite there) left the run `running` for good."""
+    from datetime import timedelta
+
+    import redis
+    from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
+
+    from app.models.base import utcnow
+    from app.runs import chunks as chunk_module
+    from app.runs.executor import execute_run
+    from tests.runs.test_celery import use_broker
+
+    broker = redis.Redis.from_url(use_broker(monkeypatch))
+    ids = await slow_scenario(api, target, rows=7, ms=1)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    assert await execute_run(get_session_factory(), run_id, "celery:test:1:1") is None
+    dead = (await chunks(run_id))[0]
+    async with get_session_factory()() as session:  # a worker claimed it, then died: its heartbeat is old
+        await session.execute(
+            update(ScenarioRunChunk)
+            .where(ScenarioRunChunk.id == dead.id)
+            .values(status="running", owner="celery:gone:1:1", heartbeat_at=utcnow() - timedelta(minutes=5))
+        )
+        await session.commit()
+    sent = broker.llen("exile_scenario_tasks")
+
+    async def locked(*_args: Any) -> int:
+        raise OperationalError("UPDATE scenario_run_chunks", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(chunk_module, "_resend_unclaimed", locked)
+    with pytest.raises(OperationalError):
+        await chunk_module.reap_chunks(get_session_factory(), stale_after_s=20, queued_timeout_s=600)
+
+    taken = next(c for c in await chunks(run_id) if c.id == dead.id)
+    assert taken.status == "queued" and taken.owner is None
+    assert broker.llen("exile_scenario_tasks") == sent + 1  # its message went out despite the error
+
+
 async def test_one_in_flight_is_never_sharded(api, target, sharded):
     """Concurrency is the run's total in flight: at 1 the rows run one after another in one process."""
     ids = await slow_scenario(api, target, rows=8, ms=1, concurrency=1)
