@@ -707,3 +707,25 @@ def test_hostile_thrown_values_are_described(rt: Runtime):
 def test_reaching_for_the_host_finds_nothing(rt: Runtime):
     out = rt.run("eval('this.constructor.constructor(\"return process\")()').exit(1);")
     assert out["error"] == {"name": "ReferenceError", "message": "process is not defined"}
+
+
+def test_library_state_does_not_carry_into_the_next_run(rt: Runtime):
+    if "schema.js" not in rt.loaded:
+        pytest.skip("schema.js not written yet")
+    first = rt.run("tv4.addSchema('urn:kept', {title: 'secret'}); tests['bad'] = !tv4.validate(1, {type: 'string'});")
+    assert results(first) == {"bad": (True, None)}
+    out = rt.run("tests['clean'] = tv4.getSchema('urn:kept') === undefined && tv4.error === null;")
+    assert results(out) == {"clean": (True, None)}
+
+
+def test_libraries_work_after_the_lockdown(rt: Runtime):
+    checks = {
+        "crypto.js": "tests['hmac'] = CryptoJS.HmacSHA256('a', 'b').toString().length === 64"
+        " && CryptoJS.enc.Base64.stringify(CryptoJS.enc.Utf8.parse('hi')) === 'aGk=' && btoa('hi') === 'aGk=';",
+        "moment.js": "tests['moment'] = require('moment')('2020-01-02').add(1, 'days').format('YYYY-MM-DD')"
+        " === '2020-01-03';",
+        "schema.js": "tests['tv4'] = tv4.validate({a: 1}, {type: 'object'}) && !tv4.validate(1, {type: 'string'});",
+    }
+    source = "".join(code for name, code in checks.items() if name in rt.loaded)
+    out = rt.run(source or "1;")
+    assert out["error"] is None and all(passed for passed, _ in results(out).values()), out

@@ -1334,6 +1334,13 @@
 
   // RegExp.$1 / RegExp.lastMatch survive a run: an empty match before and after each run resets them.
   var RESET_REGEXP_STATICS = /(?:)/;
+  // tv4 keeps the last error and the schemas added with tv4.addSchema; each run starts without them.
+  var TV4_RESET = G.tv4 && typeof G.tv4.reset === 'function' ? G.tv4.reset.bind(G.tv4) : function () {};
+
+  function resetSharedState() {
+    RESET_REGEXP_STATICS.exec('');
+    TV4_RESET();
+  }
 
   function compile(id, source) {
     if (!calledByHost()) throw new Error('__exile_compile: not callable from scripts');
@@ -1365,13 +1372,13 @@
       return JSON.stringify(run.output({ name: 'Error', message: 'script ' + String(id) + ' is not compiled' }));
     }
     var error = null;
-    RESET_REGEXP_STATICS.exec('');
+    resetSharedState();
     try {
       entry.factory(run.withScope()).call(run.globalView());
     } catch (e) {
       error = safeDescribe(e);
     }
-    RESET_REGEXP_STATICS.exec('');
+    resetSharedState();
     var out;
     try {
       out = JSON.stringify(run.output(error));
