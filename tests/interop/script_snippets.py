@@ -1125,7 +1125,7 @@ pm.test("quantities add up", () => {
     _s(
         "lodash-global-get",
         "GET /orders/1001",
-        unsupported="lodash (_.get)",
+        unsupported="lodash",
         test="""pm.test("city via _.get", function () {
     pm.expect(_.get(pm.response.json(), "customer.address.city")).to.eql("London");
 });""",
