@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A response body is read up to this many bytes (after decompression); the rest is never read (README,
     # "Limits on what a target can send"). Caps what one request can hold in memory, gzip bombs included.
     response_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # One run of one JavaScript pre-request or test script: past either limit the step ends `error` naming it.
+    script_time_limit_ms: int = Field(default=1000, ge=10, le=60_000)
+    script_memory_limit_mb: int = Field(default=64, ge=8, le=1024)
     # Executors: a running run updates heartbeat_at this often; one silent for stale_after is interrupted
     # by a reaper that looks every reaper_interval (so within stale_after + reaper_interval of dying).
     run_heartbeat_seconds: float = 2.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.engine.checks import CompiledAssertion, CompiledExtractor
 from app.engine.expressions import CompiledExpression, compile_expression
 from app.engine.request import CompiledRequest
+from app.engine.scripts.sandbox import CompiledScript, shared_sandbox
 from app.engine.specs import (
     AssertExpressionProcessor,
     DatasetSpec,
@@ -12,6 +13,7 @@ from app.engine.specs import (
     PollSpec,
     Processor,
     RetrySpec,
+    ScriptProcessor,
     SetProcessor,
     StepSpec,
     WaitProcessor,
@@ -20,7 +22,7 @@ from app.engine.templates import Renderer, compile_value
 
 
 class CompiledProcessor:
-    __slots__ = ("expression", "extractor", "kind", "ms", "name", "value")
+    __slots__ = ("expression", "extractor", "kind", "ms", "name", "script", "value")
 
     def __init__(self, spec: Processor) -> None:
         self.kind = spec.type
@@ -29,6 +31,7 @@ class CompiledProcessor:
         self.expression: CompiledExpression | None = None
         self.value: Renderer | None = None
         self.extractor: CompiledExtractor | None = None
+        self.script: CompiledScript | None = None
         if isinstance(spec, SetProcessor):
             self.name = spec.name
             if spec.expression is not None:
@@ -43,6 +46,8 @@ class CompiledProcessor:
             self.extractor = CompiledExtractor(spec)
         elif isinstance(spec, AssertExpressionProcessor):
             self.expression = compile_expression(spec.expression)
+        elif isinstance(spec, ScriptProcessor):
+            self.script = shared_sandbox().compile(spec.source)
 
 
 class CompiledStep:

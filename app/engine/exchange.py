@@ -86,14 +86,19 @@ def _epoch_expires_deletes(value: str) -> str:
     return value
 
 
+NEXT_IN_ORDER = object()
+
+
 class IterationState:
     """What one iteration keeps between its steps besides its variables: cookies and what it derived from secrets."""
 
-    __slots__ = ("cookies", "taint")
+    __slots__ = ("cookies", "next_request", "taint")
 
     def __init__(self, taint: Taint | None = None, cookies: CookieState | None = None) -> None:
         self.taint = taint or Taint()
         self.cookies = cookies or CookieState()
+        # A script's postman.setNextRequest(name | null), read (and reset) once its step ended; NEXT_IN_ORDER: none.
+        self.next_request: str | object | None = NEXT_IN_ORDER
 
     def copy(self) -> IterationState:
         return IterationState(Taint(self.taint), self.cookies.copy())

@@ -12,7 +12,7 @@ from typing import Any
 from app.engine.attempt import IterationContext
 from app.engine.compiled import CompiledStep
 from app.engine.control import RunControl
-from app.engine.exchange import IterationState
+from app.engine.exchange import NEXT_IN_ORDER, IterationState
 from app.engine.masking import CURRENT_TAINT
 from app.engine.recorder import Recorder
 from app.engine.results import Counts, StepResult
@@ -26,6 +26,7 @@ class RowSourceError(Exception):
     """The data rows could not be read to the end (the run stops with an error once started rows finish)."""
 
 
+MAX_JUMPS = 1000  # postman.setNextRequest per iteration: more is a loop that would never end on its own
 SEVERITY = {ResultStatus.PASSED: 0, ResultStatus.SKIPPED: 0, ResultStatus.FAILED: 1, ResultStatus.ERROR: 2}
 
 
@@ -184,7 +185,9 @@ class Iterations:
         CURRENT_TAINT.set(iteration.state.taint)  # this task's results mask what this iteration derived from secrets
         statuses: list[ResultStatus] = []
         broken = False
-        for index, step in enumerate(steps):
+        jumps, index = 0, -1
+        while (index := index + 1) < len(steps):
+            step = steps[index]
             if not step.spec.enabled:
                 continue
             if broken and stop_on_failure:
@@ -209,7 +212,36 @@ class Iterations:
             statuses.append(status)
             if status in FAILING:
                 broken = True
+            if iteration.state.next_request is not NEXT_IN_ORDER:
+                jumps += 1
+                target, why = self._next_step(steps, iteration.state, jumps)
+                if why is not None:
+                    if jumps > MAX_JUMPS:  # the step it would run again is where the loop is said
+                        await self.recorder.without_request(iteration.at(step), ResultStatus.ERROR, why)
+                        statuses.append(ResultStatus.ERROR)
+                    passed_over = [s for s in steps[index + 1 :] if s.spec.enabled]
+                    for skipped in passed_over:
+                        await self.recorder.skipped(iteration.at(skipped), why)
+                    break
+                for between in steps[index + 1 : target]:  # a jump forward: the steps between never ran
+                    if between.spec.enabled:
+                        reason = f"postman.setNextRequest({steps[target].name!r}) passed over it"
+                        await self.recorder.skipped(iteration.at(between), reason)
+                index = target - 1
         return worst(statuses)
+
+    @staticmethod
+    def _next_step(steps: list[CompiledStep], state: IterationState, jumps: int) -> tuple[int, str | None]:
+        """Where postman.setNextRequest sends the iteration: a step's index, or why the iteration ends here."""
+        name, state.next_request = state.next_request, NEXT_IN_ORDER
+        if name is None:
+            return -1, "postman.setNextRequest(null) ended the iteration"
+        if jumps > MAX_JUMPS:
+            return -1, f"postman.setNextRequest jumped more than {MAX_JUMPS} times in one iteration: stopped as a loop"
+        for position, step in enumerate(steps):
+            if step.spec.enabled and name in (step.spec.alias, step.spec.case.name):
+                return position, None
+        return -1, f"postman.setNextRequest({name!r}): no step of this scenario has that name"
 
     async def _run_fan_out(
         self, step: CompiledStep, datasets: list[DatasetSpec], iteration: IterationContext

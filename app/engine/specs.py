@@ -24,6 +24,7 @@ from app.engine.expressions import ExpressionError, check_expression
 from app.engine.regexes import RegexError, compile_regex
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MAX_SCRIPT_CHARS = 100_000  # a script's source (Postman's own longest scripts in the wild are a few thousand)
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
 ASSERTION_OPS = (
     "eq", "ne", "gt", "ge", "lt", "le", "between", "in", "not_in", "contains", "not_contains",
@@ -247,8 +248,30 @@ class AssertExpressionProcessor(SpecModel):
     _check = field_validator("expression")(check_safe_expression)
 
 
+class ScriptProcessor(SpecModel):
+    """A Postman-style script (pre-request or test) run in the V8 sandbox with the `pm` API."""
+
+    type: Literal["script"]
+    language: Literal["javascript"] = "javascript"
+    source: str = Field(min_length=1, max_length=MAX_SCRIPT_CHARS)
+
+    @field_validator("source")
+    @classmethod
+    def _compiles(cls, source: str) -> str:
+        from app.engine.scripts.sandbox import ScriptSyntaxError, shared_sandbox
+
+        try:
+            compiled = shared_sandbox().compile(source)
+        except ScriptSyntaxError as exc:
+            raise ValueError(f"the script does not parse: {exc}") from None
+        if compiled.unsupported:
+            raise ValueError(f"not supported by Exile: {', '.join(compiled.unsupported)}")
+        return source
+
+
 Processor = Annotated[
-    SetProcessor | WaitProcessor | ExtractProcessor | AssertExpressionProcessor, Field(discriminator="type")
+    SetProcessor | WaitProcessor | ExtractProcessor | AssertExpressionProcessor | ScriptProcessor,
+    Field(discriminator="type"),
 ]
 
 
@@ -483,6 +506,8 @@ class RunOptions(BaseModel):
     response_max_bytes: int = 10 * 1024 * 1024  # a response body is read up to this (decompressed), then cut
     # Opt-in: run variables may change where a request carrying a secret goes (a project setting, later).
     run_variables_may_redirect_secrets: bool = False
+    script_time_ms: int = 1000  # one run of one script (SCRIPT_TIME_LIMIT_MS)
+    script_memory_mb: int = 64  # the heap one run of one script may grow (SCRIPT_MEMORY_LIMIT_MB)
     carry_over: bool = False  # Newman semantics: values set in one iteration are seen by the next (concurrency 1)
     # Stop once setup passed (its values: FlowRunner.setup_state); a failed setup still runs teardown.
     setup_only: bool = False

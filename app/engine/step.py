@@ -22,7 +22,9 @@ from app.engine.masking import Masker
 from app.engine.ratelimit import RateLimiter
 from app.engine.recorder import Recorder
 from app.engine.regexes import RegexError
-from app.engine.request import RequestBuildError
+from app.engine.request import CompiledRequest, RequestBuildError
+from app.engine.scripting import ScriptFailed, ScriptHost
+from app.engine.scripts.sandbox import ScriptLimits
 from app.engine.specs import FlowSpec, RetrySpec, RunOptions
 from app.engine.statuses import ResultStatus
 from app.engine.taint import SecretDerivationError, TrackedScope, describe
@@ -52,6 +54,8 @@ class StepRunner:
         self.evaluator = evaluator
         self.masker: Masker = evaluator.masker
         self.limiter = limiter
+        limits = ScriptLimits(options.script_time_ms, options.script_memory_mb * 1024 * 1024)
+        self.scripts = ScriptHost(list(flow.environment.secrets), limits)
 
     async def run(
         self, at: StepPosition, scope: MutableMapping[str, Any], runtime: dict[str, Any], state: IterationState
@@ -80,7 +84,7 @@ class StepRunner:
                 if attempt > 1:
                     await control.backoff(retry, attempt - 1)
                     started_at, started = clock.wall(), clock.now()
-                await self._attempt(step, scope, runtime, state, outcome)
+                await self._attempt(at, scope, runtime, state, outcome)
             except asyncio.CancelledError:
                 # Abandoned in flight (or while waiting to retry): this attempt, with the request it was
                 # sending, is the step's last word.
@@ -102,21 +106,30 @@ class StepRunner:
 
     async def _attempt(
         self,
-        step: CompiledStep,
+        at: StepPosition,
         scope: MutableMapping[str, Any],
         runtime: dict[str, Any],
         state: IterationState,
         outcome: Attempt,
     ) -> None:
         """Render, send (and poll), extract, check: everything one attempt does, recorded in `outcome`."""
+        step = at.step
         try:
+            request = step.spec.case.request
             for processor in step.pre:
-                await self._process(processor, None, scope, runtime, state, outcome)
-            prepared = outcome.prepared = step.request.render(scope, self.base_url)
+                if processor.script is not None:
+                    request = await self.scripts.pre_request(
+                        processor.script, at, request, scope, runtime, state, outcome
+                    )
+                else:
+                    await self._process(processor, None, scope, runtime, state, outcome)
+            # A pre-request script that changed pm.request: that request is compiled for this attempt only.
+            compiled = step.request if request is step.spec.case.request else CompiledRequest(request)
+            prepared = outcome.prepared = compiled.render(scope, self.base_url)
             if self.masker.active:
                 state.taint.learn_basic_credentials(prepared.headers, self.masker)
                 self._check_secret_origin(step, scope, prepared)
-        except (UnknownVariable, RequestBuildError, SecretDerivationError) as exc:
+        except (UnknownVariable, RequestBuildError, SecretDerivationError, ScriptFailed) as exc:
             outcome.fail(ResultStatus.ERROR, f"{step.name}: {exc}")
             return
         except Exception as exc:
@@ -141,8 +154,13 @@ class StepRunner:
             return
         try:
             for processor in step.post:
-                await self._process(processor, response, scope, runtime, state, outcome)
-        except SecretDerivationError as exc:
+                if processor.script is not None:
+                    await self.scripts.test(
+                        processor.script, at, outcome.prepared, response, scope, runtime, state, outcome
+                    )
+                else:
+                    await self._process(processor, response, scope, runtime, state, outcome)
+        except (SecretDerivationError, ScriptFailed) as exc:
             outcome.fail(ResultStatus.ERROR, f"{step.name}: {exc}")
             return
         except Exception as exc:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from pydantic import ValidationError
 
 from app.engine.masking import MIN_SECRET_LENGTH
-from app.engine.specs import HEADER_NAME
+from app.engine.specs import HEADER_NAME, ScriptProcessor
 from app.interop.content import (
     CaseContent,
     EnvironmentContent,
@@ -139,13 +139,7 @@ class _Reader:
         checks = ScriptChecks()
         events = scope.events + _events(item.get("event"), f"{where}.event", content)
         for listen, location, lines in events:
-            checks.aliases = {}  # each script is its own JavaScript scope
-            for number, line in enumerate(lines):
-                line_where = f"{location}.script.exec[{number}]"
-                reason = checks.line(line, listen)
-                if reason and line_where not in self.reported:
-                    self.reported.add(line_where)
-                    content.skip(line_where, line, reason)
+            self.script(checks, listen, location, lines)
         examples = item.get("response")
         if isinstance(examples, list) and examples:
             content.skip(f"{where}.response", f"{len(examples)} saved example(s)", "saved examples are not imported")
@@ -186,6 +180,33 @@ class _Reader:
             return None
         content.cases.append(case)
         return where
+
+    def script(self, checks: ScriptChecks, listen: str, location: str, lines: list[str]) -> None:
+        """A script whose every line is a native check becomes those checks; any other is kept whole as a
+        JavaScript `script` processor, and only what the sandbox cannot run is reported."""
+        checks.aliases = {}  # each script is its own JavaScript scope
+        before = (list(checks.assertions), list(checks.extractors), list(checks.pre), list(checks.post))
+        untranslated = []
+        for number, line in enumerate(lines):
+            reason = checks.line(line, listen)
+            if reason:
+                untranslated.append((f"{location}.script.exec[{number}]", line, reason))
+        if not untranslated:
+            return
+        source = "\n".join(lines)
+        try:
+            processor = ScriptProcessor.model_validate({"type": "script", "source": source})
+        except ValidationError as exc:
+            why = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            if location not in self.reported:  # its translated lines are kept; the others are listed
+                self.reported.add(location)
+                self.content.skip(f"{location}.script", f"{len(lines)} line(s)", f"the script cannot run: {why}")
+                for line_where, line, reason in untranslated:
+                    self.content.skip(line_where, line, reason)
+            return
+        checks.assertions, checks.extractors, checks.pre, checks.post = before
+        kept = processor.model_dump()
+        (checks.pre if listen == "prerequest" else checks.post).append(kept)
 
 
 def _json(text: str) -> Any:

@@ -160,6 +160,8 @@ async def load_flow(
             rate_limit=settings.get("rate_limit") or {},
             body_limit=body_limit,
             response_max_bytes=response_max_bytes,
+            script_time_ms=get_settings().script_time_limit_ms,
+            script_memory_mb=get_settings().script_memory_limit_mb,
         )
         if run.kind == "case":
             if run.case_id is None:

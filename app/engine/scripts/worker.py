@@ -1,0 +1,92 @@
+"""The script sandbox's own process: V8 (mini-racer) with the runtime loaded, answering compile and run requests
+over its stdin and stdout (a 4-byte big-endian length, then JSON; see sandbox.py).
+
+V8 lives here, not in the server: a builtin that allocates without end (`new Array(2 ** 27).fill(0)`) cannot be
+interrupted by V8's own limits and ends the process it runs in. Here that is this process, which the sandbox
+replaces; its heap is capped by V8's flags, so such a script dies early instead of taking the machine's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import struct
+import sys
+from pathlib import Path
+
+RUNTIME_FILES = ("crypto.js", "moment.js", "schema.js", "expect.js", "pm.js", "lockdown.js")
+JS_DIR = Path(__file__).parent / "js"
+_LENGTH = struct.Struct(">I")
+
+
+def read_frame(stream: object) -> bytes | None:
+    head = _read_exactly(stream, 4)
+    if head is None:
+        return None
+    return _read_exactly(stream, _LENGTH.unpack(head)[0])
+
+
+def _read_exactly(stream: object, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)  # type: ignore[attr-defined]
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def write_frame(stream: object, payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)) + payload)  # type: ignore[attr-defined]
+    stream.flush()  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    import orjson
+    from py_mini_racer import JSOOMException, JSTimeoutException, MiniRacer, init_mini_racer
+
+    heap_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    data_mb = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    if data_mb:  # ArrayBuffers live outside V8's heap: the process's writable memory is what bounds them
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (data_mb * 1024 * 1024, data_mb * 1024 * 1024))
+        except (ValueError, OSError):
+            pass
+    init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={heap_mb}"))
+    context = MiniRacer()
+    for name in RUNTIME_FILES:
+        context.eval((JS_DIR / name).read_text(encoding="utf-8"), timeout=10_000)
+    incoming, outgoing = os.fdopen(0, "rb", buffering=0), os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing printed by V8 or a library can corrupt the answers
+    write_frame(outgoing, b'{"ready":true}')
+    while (frame := read_frame(incoming)) is not None:
+        request = orjson.loads(frame)
+        answer: dict[str, object]
+        try:
+            if request["op"] == "compile":
+                answer = {"ok": context.call("__exile_compile", request["id"], request["source"], timeout=5000)}
+            else:
+                answer = {
+                    "ok": context.call(
+                        "__exile_execute",
+                        request["id"],
+                        request["input"],
+                        timeout=request["time_ms"],
+                        max_memory=request["memory_bytes"],
+                    )
+                }
+        except JSTimeoutException:
+            answer = {"limit": "time"}
+        except JSOOMException:
+            answer = {"limit": "memory"}
+        except Exception as exc:
+            answer = {"failed": f"{type(exc).__name__}: {exc}"}
+        write_frame(outgoing, orjson.dumps(answer))
+        if "limit" in answer:
+            return 0  # a terminated script may still run inside a builtin: this process is not used again
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
