@@ -39,7 +39,7 @@ from app.core.config import get_settings, inherit_settings
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.results import Counts, FlowOutcome, describe_iterations
-from app.engine.specs import FlowSpec, RunOptions, SetupState
+from app.engine.specs import CaseSpec, EnvironmentSpec, FlowSpec, RunOptions, SetupState, StepSpec
 from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
@@ -76,7 +76,7 @@ async def run_sharded(
     if setup.stopped or setup.failure or state is None or setup.outcome is None or setup.outcome.status != "passed":
         # A failed setup (teardown ran), a cancel, a timeout: the run ends as an unsharded one would.
         return await setup.finish_run()
-    positions = await _plan(session_factory, run, state)
+    positions = await _plan(session_factory, run, state, flow, options)
     if positions is None:
         return None
     if run.executor == "celery":
@@ -88,9 +88,14 @@ async def run_sharded(
 
 
 async def _plan(
-    session_factory: async_sessionmaker[AsyncSession], run: ScenarioRun, state: SetupState
+    session_factory: async_sessionmaker[AsyncSession],
+    run: ScenarioRun,
+    state: SetupState,
+    flow: FlowSpec,
+    options: RunOptions,
 ) -> list[int] | None:
-    """Write the chunks and setup's sealed state with the run's chunk count, in one transaction."""
+    """Write the chunks and, sealed, setup's state and the flow as the run started with it (so a case edited
+    while the chunks run changes none of them), with the run's chunk count, in one transaction."""
     size = get_settings().run_chunk_rows
     if run.only_iterations:
         universe: list[int] = sorted(set(run.only_iterations))
@@ -112,7 +117,8 @@ async def _plan(
             )
             for position, start in enumerate(starts)
         ]
-        sealed = seal(orjson.dumps(dataclasses.asdict(state), default=str).decode())
+        planned = {"state": dataclasses.asdict(state), "flow": flow_snapshot(flow), "options": options.model_dump()}
+        sealed = seal(orjson.dumps(planned, default=str).decode())
         marked = await session.execute(
             update(ScenarioRun)
             .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.RUNNING)
@@ -341,8 +347,7 @@ async def _run_claimed(
             session_factory, chunk, owner, RunStatus.CANCELLED, "not started: the run was cancelled or ended"
         )
     try:
-        flow, options = await load_flow(session_factory, run, settings.body_snapshot_limit)
-        seed = _unsealed(run.setup_state)
+        flow, options, seed = await _planned_flow(session_factory, run)
     except Exception as exc:  # RunSetupError, a vanished reference: the chunk (and so the run) ends in error
         reason = str(exc) if isinstance(exc, RunSetupError) else f"the chunk could not be prepared: {exc!r}"
         return await _end_chunk(session_factory, chunk, owner, RunStatus.ERROR, reason)
@@ -387,8 +392,51 @@ def _remaining_ms(run: ScenarioRun, options: RunOptions) -> int:
     return max(0, int(timeout - spent))
 
 
-def _unsealed(sealed: str | None) -> SetupState:
-    return SetupState(**orjson.loads(unseal(sealed))) if sealed else SetupState()
+async def _planned_flow(
+    session_factory: async_sessionmaker[AsyncSession], run: ScenarioRun
+) -> tuple[FlowSpec, RunOptions, SetupState]:
+    """The flow, options and setup state the run was planned with (rows are read per chunk, from the database)."""
+    planned = orjson.loads(unseal(run.setup_state)) if run.setup_state else {}
+    if "flow" not in planned:  # planned before snapshots were kept: the flow as it is now
+        flow, options = await load_flow(session_factory, run, get_settings().body_snapshot_limit)
+        return flow, options, SetupState(**planned)
+    return (
+        flow_from_snapshot(planned["flow"]),
+        RunOptions.model_validate(planned["options"]),
+        SetupState(**planned["state"]),
+    )
+
+
+def flow_snapshot(flow: FlowSpec) -> dict[str, Any]:
+    """A flow's plain data (without its rows): what a chunk in another process runs."""
+
+    def step(spec: StepSpec) -> dict[str, Any]:
+        fields = dataclasses.asdict(spec)
+        fields["case"] = spec.case.model_dump(mode="json", by_alias=True)
+        return fields
+
+    return {
+        "steps": [step(s) for s in flow.steps],
+        "setup": [step(s) for s in flow.setup],
+        "teardown": [step(s) for s in flow.teardown],
+        "environment": dataclasses.asdict(flow.environment),
+        "scenario_variables": flow.scenario_variables,
+        "run_variables": flow.run_variables,
+    }
+
+
+def flow_from_snapshot(data: dict[str, Any]) -> FlowSpec:
+    def step(fields: dict[str, Any]) -> StepSpec:
+        return StepSpec(**{**fields, "case": CaseSpec.model_validate(fields["case"])})
+
+    return FlowSpec(
+        steps=[step(s) for s in data["steps"]],
+        setup=[step(s) for s in data["setup"]],
+        teardown=[step(s) for s in data["teardown"]],
+        environment=EnvironmentSpec(**data["environment"]),
+        scenario_variables=data["scenario_variables"],
+        run_variables=data["run_variables"],
+    )
 
 
 async def _end_chunk(
@@ -533,8 +581,7 @@ async def _teardown(
 ) -> tuple[RunPart | None, str | None]:
     """Teardown once, after every chunk, from setup's values (recorded "not started" after a cancel)."""
     try:
-        flow, options = await load_flow(session_factory, run, get_settings().body_snapshot_limit)
-        seed = _unsealed(run.setup_state)
+        flow, options, seed = await _planned_flow(session_factory, run)
     except Exception as exc:
         return None, (str(exc) if isinstance(exc, RunSetupError) else f"teardown could not be prepared: {exc!r}")
     if not flow.teardown:

@@ -162,6 +162,29 @@ async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, ta
     assert run["requests"]["passed"] == 19 and run["iterations"]["passed"] == 18
 
 
+async def test_a_case_edited_while_the_chunks_run_changes_none_of_them(api, target, sharded):
+    """Every chunk runs the flow as it was when the run was planned, not as it is when the chunk starts."""
+    ids = await slow_scenario(api, target, rows=18, ms=150)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    await first_running_chunk(run_id)
+    slow = (await records(run_id))[0].case_id if await records(run_id) else None
+    steps = (await api.get(f"{API}/scenarios/{ids['scenario']}/steps")).json()
+    case_id = slow or steps[0]["case_id"]
+    case = (await api.get(f"{API}/cases/{case_id}")).json()
+    edited = await api.patch(
+        f"{API}/cases/{case_id}",
+        json={"version": case["version"], "assertions": [{"source": "status_code", "expected": 418}]},
+    )
+    assert edited.status_code == 200, edited.text
+    run = await wait_until_finished(api, run_id, 60)
+
+    assert run["status"] == "passed", run  # the edit (a check that fails) reached no chunk
+    parts = await chunks(run_id)
+    assert len(parts) == 6 and all(c.status == "passed" for c in parts)
+    assert all(r.assertions == [] for r in await records(run_id))
+
+
 async def test_cancel_reaches_every_chunk_and_teardown_is_recorded_not_started(api, target, sharded):
     ids = await slow_scenario(api, target, rows=60, ms=200)  # ~6 s of work: the cancel lands mid-run
     started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
