@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from typing import Any
@@ -181,3 +182,14 @@ def test_a_script_that_does_not_parse_or_uses_what_exile_lacks_is_refused_when_s
         )
     with pytest.raises(ValidationError, match="at most 100000 characters"):
         RequestSpec.model_validate({"method": "GET", "url": "/x", "pre_processors": [script("//" + "x" * 100_000)]})
+
+
+async def test_a_run_cancelled_while_a_script_runs_leaves_the_sandbox_answering_the_next_script(engine: Engine):
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, cancel.set)
+    busy = step("busy", url="/echo", post_processors=[script("while (true) {}")])
+    run = await engine.run(busy, options=RunOptions(script_time_ms=5000), cancel=cancel)
+    assert run.outcome.status == "cancelled"
+    # the cancelled script's answer never reaches the next one: the next run's tests are its own
+    run = await engine.run(step(url="/echo", post_processors=[script("pm.test('mine', () => {});")]))
+    assert run.outcome.status == "passed" and script_tests(run.one()) == [("mine", True, "passed")]

@@ -17,6 +17,7 @@ import select
 import subprocess
 import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,8 @@ class Sandbox:
         self._in_process: set[str] = set()  # script ids the current process has compiled
         self._compiled: dict[str, CompiledScript] = {}
         self._heap_mb = 0
+        self._io = threading.Lock()  # whoever talks to the process: the sandbox's thread or an event loop
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def compile(self, source: str) -> CompiledScript:
         """The script compiled (once per distinct source); ScriptSyntaxError if it does not parse."""
@@ -125,10 +128,70 @@ class Sandbox:
         return ScriptRun.from_output(orjson.loads(self._thread.submit(self._run, script, data, limits).result()))
 
     async def run_async(self, script: CompiledScript, payload: dict[str, Any], limits: ScriptLimits) -> ScriptRun:
-        """`run`, awaited: the event loop goes on with other requests while the script runs."""
+        """`run`, awaited: the event loop goes on with other requests while the script runs.
+
+        When the script's process is up and idle, the request goes to it from this event loop (no hop through
+        the sandbox's thread); otherwise (starting it, compiling again, another thread using it) through the
+        thread as `run` does.
+        """
         data = orjson.dumps(payload, default=_json_fallback).decode()
-        raw = await asyncio.wrap_future(self._thread.submit(self._run, script, data, limits))
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        async with gate:  # this loop's scripts, one at a time: the process answers one request at a time
+            process, heap_mb = self._process, limits.memory_bytes // (1024 * 1024)
+            ready = process is not None and script.id in self._in_process and self._heap_mb >= heap_mb
+            if not (ready and self._io.acquire(blocking=False)):
+                raw = await self._run_in_thread(script, data, limits)
+            else:
+                try:
+                    assert process is not None
+                    raw = await self._run_from_loop(loop, process, script, data, limits)
+                finally:
+                    self._io.release()
         return ScriptRun.from_output(orjson.loads(raw))
+
+    async def _run_in_thread(self, script: CompiledScript, data: str, limits: ScriptLimits) -> str:
+        running = self._thread.submit(self._run, script, data, limits)
+        try:
+            return await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            if running.running():  # the thread waits on this script: end it (a fresh process answers the next)
+                process = self._process
+                if process is not None:
+                    process.kill()
+            raise
+
+    async def _run_from_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        process: subprocess.Popen[bytes],
+        script: CompiledScript,
+        data: str,
+        limits: ScriptLimits,
+    ) -> str:
+        assert process.stdin is not None and process.stdout is not None
+        request, seconds = _run_request(script, data, limits)
+        descriptor = process.stdout.fileno()
+        answered: asyncio.Future[None] = loop.create_future()
+        frame: bytes | None = None
+        try:
+            write_frame(process.stdin, orjson.dumps(request))
+            loop.add_reader(descriptor, _settle_once, answered)
+            try:
+                await asyncio.wait_for(answered, seconds)
+                frame = read_frame(process.stdout)
+            except TimeoutError:
+                frame = None
+            finally:
+                loop.remove_reader(descriptor)
+        except OSError:
+            frame = None
+        except asyncio.CancelledError:  # its answer would reach the next request: this process is done
+            self._stop()
+            raise
+        return _verdict(self._settle(frame, process, "memory"), limits)
 
     def close(self) -> None:
         self._thread.submit(self._stop).result()
@@ -139,37 +202,26 @@ class Sandbox:
         known = self._compiled.get(key)
         if known is not None:
             return known
-        answer = self._ask({"op": "compile", "id": key, "source": source}, 10.0)
-        if "ok" not in answer:
-            raise ScriptError(f"the script could not be compiled: {answer.get('failed') or answer}")
-        verdict = orjson.loads(answer["ok"])
-        if verdict.get("error"):
-            raise ScriptSyntaxError(str(verdict["error"]))
-        self._in_process.add(key)
+        with self._io:
+            answer = self._ask({"op": "compile", "id": key, "source": source}, 10.0)
+            if "ok" not in answer:
+                raise ScriptError(f"the script could not be compiled: {answer.get('failed') or answer}")
+            verdict = orjson.loads(answer["ok"])
+            if verdict.get("error"):
+                raise ScriptSyntaxError(str(verdict["error"]))
+            self._in_process.add(key)
         compiled = CompiledScript(key, source, tuple(verdict.get("unsupported") or ()))
         self._compiled[key] = compiled
         return compiled
 
     def _run(self, script: CompiledScript, data: str, limits: ScriptLimits) -> str:
-        if script.id not in self._in_process:  # a fresh process (the last one broke a limit): compile again
-            self._ask({"op": "compile", "id": script.id, "source": script.source}, 10.0)
-            self._in_process.add(script.id)
-        request = {
-            "op": "run", "id": script.id, "input": data, "time_ms": limits.time_ms,
-            "memory_bytes": limits.memory_bytes + _RUNTIME_HEAP_ALLOWANCE,
-        }  # fmt: skip
-        # V8 stops the script at time_ms; past that and a grace the process is presumed stuck and replaced.
-        seconds = limits.time_ms / 1000 + _GRACE_SECONDS
-        answer = self._ask(request, seconds, dead_means="memory", heap_mb=limits.memory_bytes // (1024 * 1024))
-        if "ok" in answer:
-            return str(answer["ok"])
-        if answer.get("limit") == "time":
-            raise ScriptLimitError(f"the script ran longer than its time limit ({limits.time_ms} ms)")
-        if answer.get("limit") == "memory":
-            raise ScriptLimitError(
-                f"the script used more memory than its limit ({limits.memory_bytes // (1024 * 1024)} MB)"
-            )
-        raise ScriptError(f"the script runtime failed: {answer.get('failed')}")
+        with self._io:
+            if script.id not in self._in_process:  # a fresh process (the last one broke a limit): compile again
+                self._ask({"op": "compile", "id": script.id, "source": script.source}, 10.0)
+                self._in_process.add(script.id)
+            request, seconds = _run_request(script, data, limits)
+            answer = self._ask(request, seconds, dead_means="memory", heap_mb=limits.memory_bytes // (1024 * 1024))
+            return _verdict(answer, limits)
 
     def _ask(
         self, request: dict[str, Any], seconds: float, dead_means: str = "failed", heap_mb: int = 64
@@ -180,8 +232,11 @@ class Sandbox:
         try:
             write_frame(process.stdin, orjson.dumps(request))
             frame = _read_within(process.stdout, seconds)
-        except (BrokenPipeError, OSError):
+        except OSError:
             frame = None
+        return self._settle(frame, process, dead_means)
+
+    def _settle(self, frame: bytes | None, process: subprocess.Popen[bytes], dead_means: str) -> dict[str, Any]:
         if frame is None:  # it died (V8 out of heap ends the process) or is stuck
             silent = process.poll() is None
             self._stop()
@@ -230,6 +285,33 @@ class Sandbox:
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
+
+
+def _settle_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _run_request(script: CompiledScript, data: str, limits: ScriptLimits) -> tuple[dict[str, Any], float]:
+    """The request for one run, and how long to wait for its answer: V8 stops the script at time_ms; past that
+    and a grace the process is presumed stuck and replaced."""
+    request = {
+        "op": "run", "id": script.id, "input": data, "time_ms": limits.time_ms,
+        "memory_bytes": limits.memory_bytes + _RUNTIME_HEAP_ALLOWANCE,
+    }  # fmt: skip
+    return request, limits.time_ms / 1000 + _GRACE_SECONDS
+
+
+def _verdict(answer: dict[str, Any], limits: ScriptLimits) -> str:
+    if "ok" in answer:
+        return str(answer["ok"])
+    if answer.get("limit") == "time":
+        raise ScriptLimitError(f"the script ran longer than its time limit ({limits.time_ms} ms)")
+    if answer.get("limit") == "memory":
+        raise ScriptLimitError(
+            f"the script used more memory than its limit ({limits.memory_bytes // (1024 * 1024)} MB)"
+        )
+    raise ScriptError(f"the script runtime failed: {answer.get('failed')}")
 
 
 def _read_within(stream: IO[bytes], seconds: float) -> bytes | None:
