@@ -81,18 +81,16 @@ async def test_scripts_run_in_a_scenario_and_their_tests_are_recorded_with_secre
     [
         ("pm.test('x', (", "the script does not parse: SyntaxError"),
         ("pm.sendRequest('http://example.com', () => {});", "not supported by Exile: pm.sendRequest"),
-        ("const _ = require('lodash');", "not supported by Exile: require('lodash')"),
+        ("const $ = require('cheerio');", "not supported by Exile: "),
     ],
 )
 async def test_a_script_that_cannot_run_is_refused_when_saved_naming_the_field(api, target, source, message):
     ids = await order_flow(api, target)
-    response = await api.patch(
-        f"{API}/cases/{ids['login']}",
-        json={"post_processors": [{"type": "set", "name": "a", "value": 1}, {"type": "script", "source": source}]},
-    )
-    error = assert_error(response, 422)
-    assert message in str(error), error
-    assert "post_processors" in str(error["details"]), error
+    processors = [{"type": "set", "name": "a", "value": 1}, {"type": "script", "source": source}]
+    error = assert_error(await patch_case(api, ids["login"], {"post_processors": processors}), 422)
+    assert message in error["message"], error
+    [detail] = error["details"]
+    assert detail["loc"][-4:] == ["post_processors", 1, "script", "source"], detail
 
 
 HOSTILE = {
