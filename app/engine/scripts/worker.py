@@ -14,7 +14,7 @@ import struct
 import sys
 from pathlib import Path
 
-RUNTIME_FILES = ("crypto.js", "moment.js", "schema.js", "expect.js", "pm.js", "lockdown.js")
+RUNTIME_FILES = ("crypto.js", "moment.js", "schema.js", "expect.js", "lodash.js", "pm.js", "lockdown.js")
 JS_DIR = Path(__file__).parent / "js"
 _LENGTH = struct.Struct(">I")
 

@@ -103,6 +103,19 @@
     });
   }
 
+  // lodash (lodash.js): `_` and `require('lodash')` are this one Proxy, made at load time over the subset (which
+  // the lockdown freezes). A name the subset lacks reads as a function that throws "not supported by Exile:
+  // _.<name>" for the run calling it (`lodashRun`, set by execute); the compile-time scan names it too.
+  var LODASH = typeof G.__exile_lodash === 'function' ? G.__exile_lodash : null;
+  var LODASH_RESET = typeof G.__exile_lodash_reset === 'function' ? G.__exile_lodash_reset : function () {};
+  var lodashRun = null;
+  var LODASH_VIEW = LODASH && new Proxy(LODASH, {
+    get: function (t, k, receiver) {
+      if (typeof k !== 'string' || k in t) return Reflect.get(t, k, receiver);
+      return function () { throw notSupported(lodashRun || {}, '_.' + k); };
+    },
+  });
+
   function uuid4() {
     var h = '0123456789abcdef';
     var s = '';
@@ -1166,7 +1179,7 @@
         case 'clearInterval':
           return function () {};
         case 'cheerio': return this.once('cheerio', function () { return unsupportedLibrary(run, 'cheerio'); });
-        case '_': return this.once('lodash', function () { return unsupportedLibrary(run, 'lodash'); });
+        case '_': return LODASH_VIEW || this.once('lodash', function () { return unsupportedLibrary(run, 'lodash'); });
         case 'CryptoJS': return G.CryptoJS;
         case 'tv4': return G.tv4;
         case 'moment': return G.moment;
@@ -1261,11 +1274,13 @@
     tv4: 'tv4',
     atob: 'atob',
     btoa: 'btoa',
+    lodash: '__exile_lodash',
   };
 
   function makeRequire(run) {
     return function require(name) {
       name = String(name);
+      if (name === 'lodash' && LODASH_VIEW) return LODASH_VIEW;
       if (own(SUPPORTED_MODULES, name)) {
         var v = G[SUPPORTED_MODULES[name]];
         if (v === undefined) throw notSupported(run, "require('" + name + "')");
@@ -1299,14 +1314,38 @@
     [/\bfetch\s*\(/, 'fetch'],
     [/\bXMLHttpRequest\b/, 'XMLHttpRequest'],
     [/\bcheerio\s*[.(]/, 'cheerio'],
-    [/(^|[^\w$.])_\s*\.\s*[A-Za-z]\w*\s*\(/, 'lodash'],
   ];
+  if (!LODASH) SCAN.push([/(^|[^\w$.])_\s*\.\s*[A-Za-z]\w*\s*\(/, 'lodash']);
+
+  // `_.name`, `require('lodash').name` and `x.name` after `var x = require('lodash')`, for names the subset
+  // lacks, in the order they appear.
+  function scanLodash(source, found) {
+    if (!LODASH) return;
+    var seen = [];
+    var note = function (name, at) {
+      if (!(name in LODASH)) seen.push({ name: '_.' + name, at: at });
+    };
+    var aliases = ['_'];
+    var m;
+    var decl = /\b(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*require\s*\(\s*(['"`])lodash\2\s*\)/g;
+    while ((m = decl.exec(source)) !== null) if (aliases.indexOf(m[1]) === -1) aliases.push(m[1]);
+    var direct = /\brequire\s*\(\s*(['"`])lodash\1\s*\)\s*\.\s*([A-Za-z_$][\w$]*)/g;
+    while ((m = direct.exec(source)) !== null) note(m[2], m.index);
+    aliases.forEach(function (alias) {
+      var use = new RegExp('(^|[^\\w$.])' + alias.replace(/\$/g, '\\$') + '\\s*\\.\\s*([A-Za-z_$][\\w$]*)', 'g');
+      while ((m = use.exec(source)) !== null) note(m[2], m.index);
+    });
+    seen.sort(function (a, b) { return a.at - b.at; }).forEach(function (s) {
+      if (found.indexOf(s.name) === -1) found.push(s.name);
+    });
+  }
 
   function scanUnsupported(source) {
     var found = [];
     SCAN.forEach(function (s) {
       if (s[0].test(source)) found.push(s[1]);
     });
+    scanLodash(source, found);
     var re = /\brequire\s*\(\s*(['"`])([^'"`]+)\1\s*\)/g;
     var m;
     while ((m = re.exec(source)) !== null) {
@@ -1340,6 +1379,7 @@
   function resetSharedState() {
     RESET_REGEXP_STATICS.exec('');
     TV4_RESET();
+    LODASH_RESET();
   }
 
   function compile(id, source) {
@@ -1373,11 +1413,13 @@
     }
     var error = null;
     resetSharedState();
+    lodashRun = run;
     try {
       entry.factory(run.withScope()).call(run.globalView());
     } catch (e) {
       error = safeDescribe(e);
     }
+    lodashRun = null;
     resetSharedState();
     var out;
     try {
