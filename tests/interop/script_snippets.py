@@ -1116,7 +1116,7 @@ pm.test("stringified user", () => {
     _s(
         "require-lodash",
         "GET /orders/1001",
-        unsupported="require('lodash')",
+        tests={"quantities add up": PASSED},
         test="""var _ = require("lodash");
 pm.test("quantities add up", () => {
     pm.expect(_.sumBy(pm.response.json().items, "qty")).to.eql(3);
@@ -1125,10 +1125,25 @@ pm.test("quantities add up", () => {
     _s(
         "lodash-global-get",
         "GET /orders/1001",
-        unsupported="lodash",
+        tests={"city via _.get": PASSED},
         test="""pm.test("city via _.get", function () {
     pm.expect(_.get(pm.response.json(), "customer.address.city")).to.eql("London");
 });""",
+    ),
+    _s(
+        "lodash-template",
+        "GET /orders/1001",
+        unsupported="_.template",
+        test="""const greet = _.template("Hello <%= user %>!");
+pm.test("a template", () => pm.expect(greet({user: "amy"})).to.eql("Hello amy!"));""",
+    ),
+    _s(
+        "require-ajv",
+        "GET /orders/1001",
+        unsupported="require('ajv')",
+        test="""const Ajv = require("ajv");
+const ajv = new Ajv();
+pm.test("schema", () => pm.expect(ajv.validate({type: "object"}, pm.response.json())).to.be.true);""",
     ),
     _s(
         "xml2json",
