@@ -193,3 +193,22 @@ async def test_a_run_cancelled_while_a_script_runs_leaves_the_sandbox_answering_
     # the cancelled script's answer never reaches the next one: the next run's tests are its own
     run = await engine.run(step(url="/echo", post_processors=[script("pm.test('mine', () => {});")]))
     assert run.outcome.status == "passed" and script_tests(run.one()) == [("mine", True, "passed")]
+
+
+async def test_scripts_sent_together_still_charge_a_broken_limit_to_the_one_script_that_broke_it(engine: Engine):
+    """At concurrency the waiting scripts go to V8 in one call; a batch that breaks a limit is run again one by one."""
+    post = """
+        if (pm.iterationData.get('i') === 5) { while (true) {} }
+        pm.test('row ' + pm.iterationData.get('i'), () => pm.response.to.have.status(200));
+    """
+    run = await engine.run(
+        step(url="/echo", post_processors=[script(post)]),
+        rows=rows(*({"i": i} for i in range(24))),
+        options=RunOptions(concurrency=12, script_time_ms=300, stop_on_failure=False),
+    )
+    by_row = {r.iteration: r for r in run.final}
+    assert len(by_row) == 24
+    assert by_row[5].status == "error" and "time limit (300 ms)" in (by_row[5].error or "")
+    for i, result in by_row.items():
+        if i != 5:
+            assert result.status == "passed" and script_tests(result) == [(f"row {i}", True, "passed")], result

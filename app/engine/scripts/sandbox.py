@@ -37,6 +37,7 @@ _HEAP_HEADROOM_MB = 64
 # bounds the ArrayBuffers a script allocates outside V8's heap (a 1 GB typed array is a RangeError, not 1 GB).
 _DATA_BASE_MB = 1024
 _GRACE_SECONDS = 2.0
+_BATCH = 32  # scripts sent to the process in one message
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -98,6 +99,18 @@ def script_id(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+@dataclass(slots=True)
+class _Pending:
+    script: CompiledScript
+    data: str
+    limits: ScriptLimits
+    answer: asyncio.Future[str]
+
+    @property
+    def call(self) -> tuple[CompiledScript, str, ScriptLimits]:
+        return self.script, self.data, self.limits
+
+
 class Sandbox:
     """This process's script sandbox: a process of its own running V8 (worker.py), driven from one thread of ours
     (the engine awaits `run_async` meanwhile). A script that breaks a limit, or kills that process, costs only
@@ -111,7 +124,14 @@ class Sandbox:
         self._compiled: dict[str, CompiledScript] = {}
         self._heap_mb = 0
         self._io = threading.Lock()  # whoever talks to the process: the sandbox's thread or an event loop
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._in_flight: list[_Pending] = []  # the batch the process is running
+        # Per event loop: the scripts waiting to be sent, and the task sending them.
+        self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Pending]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pumps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def compile(self, source: str) -> CompiledScript:
         """The script compiled (once per distinct source); ScriptSyntaxError if it does not parse."""
@@ -130,56 +150,99 @@ class Sandbox:
     async def run_async(self, script: CompiledScript, payload: dict[str, Any], limits: ScriptLimits) -> ScriptRun:
         """`run`, awaited: the event loop goes on with other requests while the script runs.
 
-        When the script's process is up and idle, the request goes to it from this event loop (no hop through
-        the sandbox's thread); otherwise (starting it, compiling again, another thread using it) through the
-        thread as `run` does.
+        The scripts this event loop's requests wait on go to the process together (one message, one call into
+        V8 for all of them: the call, not the script, is what costs), straight from this loop when the process
+        is up and idle; otherwise (starting it, compiling again, another thread using it, a batch that broke a
+        limit: then each script alone, so the limit is charged to the script that broke it) through the thread.
         """
         data = orjson.dumps(payload, default=_json_fallback).decode()
         loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Lock()
-        async with gate:  # this loop's scripts, one at a time: the process answers one request at a time
-            process, heap_mb = self._process, limits.memory_bytes // (1024 * 1024)
-            ready = process is not None and script.id in self._in_process and self._heap_mb >= heap_mb
-            if not (ready and self._io.acquire(blocking=False)):
-                raw = await self._run_in_thread(script, data, limits)
-            else:
-                try:
-                    assert process is not None
-                    raw = await self._run_from_loop(loop, process, script, data, limits)
-                finally:
-                    self._io.release()
+        waiting = self._waiting.get(loop)
+        if waiting is None:
+            waiting = self._waiting[loop] = []
+        pending = _Pending(script, data, limits, loop.create_future())
+        waiting.append(pending)
+        if len(waiting) == 1 and loop not in self._pumps:
+            self._pumps[loop] = loop.create_task(self._pump(loop, waiting))
+        try:
+            raw = await pending.answer
+        except asyncio.CancelledError:
+            if pending in self._in_flight and self._process is not None:
+                self._process.kill()  # its run is over: the rest of its batch is run again without it
+            raise
         return ScriptRun.from_output(orjson.loads(raw))
 
-    async def _run_in_thread(self, script: CompiledScript, data: str, limits: ScriptLimits) -> str:
-        running = self._thread.submit(self._run, script, data, limits)
+    async def _pump(self, loop: asyncio.AbstractEventLoop, waiting: list[_Pending]) -> None:
         try:
-            return await asyncio.wrap_future(running)
-        except asyncio.CancelledError:
-            if running.running():  # the thread waits on this script: end it (a fresh process answers the next)
-                process = self._process
-                if process is not None:
-                    process.kill()
-            raise
+            while waiting:
+                batch = [p for p in waiting[:_BATCH] if not p.answer.done()]
+                del waiting[:_BATCH]
+                if not batch:
+                    continue
+                try:
+                    answers = await self._answer(loop, batch)
+                except Exception as exc:
+                    answers = [exc] * len(batch)
+                for pending, answer in zip(batch, answers, strict=True):
+                    if pending.answer.done():  # its run was cancelled meanwhile
+                        continue
+                    if isinstance(answer, BaseException):
+                        pending.answer.set_exception(answer)
+                    else:
+                        pending.answer.set_result(answer)
+        finally:
+            self._pumps.pop(loop, None)
 
-    async def _run_from_loop(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        process: subprocess.Popen[bytes],
-        script: CompiledScript,
-        data: str,
-        limits: ScriptLimits,
-    ) -> str:
+    async def _answer(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> list[str | BaseException]:
+        process, heap_mb = self._process, max(p.limits.memory_bytes for p in batch) // (1024 * 1024)
+        ready = (
+            process is not None
+            and all(p.script.id in self._in_process for p in batch)
+            and self._heap_mb >= heap_mb
+            and self._io.acquire(blocking=False)
+        )
+        if ready:
+            assert process is not None
+            try:
+                answers = await self._batch_from_loop(loop, process, batch)
+            finally:
+                self._io.release()
+            if answers is not None:
+                return answers
+        outcomes: list[str | BaseException] = []
+        for pending in batch:  # one at a time, through the thread: it starts and compiles what is missing
+            if pending.answer.done():
+                outcomes.append(ScriptError("cancelled"))  # never read: its run was cancelled
+                continue
+            self._in_flight = [pending]
+            try:
+                outcomes.append(await asyncio.wrap_future(self._thread.submit(self._run, *pending.call)))
+            except Exception as exc:
+                outcomes.append(exc)
+            finally:
+                self._in_flight = []
+        return outcomes
+
+    async def _batch_from_loop(
+        self, loop: asyncio.AbstractEventLoop, process: subprocess.Popen[bytes], batch: list[_Pending]
+    ) -> list[str | BaseException] | None:
+        """The batch's answers, or None when it broke a limit (its process replaced: each is run again alone)."""
         assert process.stdin is not None and process.stdout is not None
-        request, seconds = _run_request(script, data, limits)
+        limits = ScriptLimits(
+            max(p.limits.time_ms for p in batch), max(p.limits.memory_bytes for p in batch)
+        )  # a batch of quick scripts is far inside one script's limits; a slow one makes the batch run alone
+        request = {
+            "op": "batch", "items": [[p.script.id, p.data] for p in batch], "time_ms": limits.time_ms,
+            "memory_bytes": limits.memory_bytes + _RUNTIME_HEAP_ALLOWANCE,
+        }  # fmt: skip
         descriptor = process.stdout.fileno()
         answered: asyncio.Future[None] = loop.create_future()
         frame: bytes | None = None
+        self._in_flight = batch
         try:
             write_frame(process.stdin, orjson.dumps(request))
             loop.add_reader(descriptor, _settle_once, answered)
-            late = loop.call_later(seconds, _settle_once, answered)  # cheaper than wait_for's task, per script
+            late = loop.call_later(limits.time_ms / 1000 + _GRACE_SECONDS, _settle_once, answered)
             try:
                 await answered
                 frame = read_frame(process.stdout) if _readable(descriptor) else None  # None: the time ran out
@@ -188,10 +251,18 @@ class Sandbox:
                 loop.remove_reader(descriptor)
         except OSError:
             frame = None
-        except asyncio.CancelledError:  # its answer would reach the next request: this process is done
-            self._stop()
-            raise
-        return _verdict(self._settle(frame, process, "memory"), limits)
+        finally:
+            self._in_flight = []
+        answer = self._settle(frame, process, "memory")
+        if "ok" not in answer:
+            if len(batch) == 1:
+                try:
+                    _verdict(answer, batch[0].limits)
+                except ScriptError as exc:
+                    return [exc]
+            return None
+        raws: list[str] = orjson.loads(answer["ok"])
+        return list(raws)
 
     def close(self) -> None:
         self._thread.submit(self._stop).result()
