@@ -1,6 +1,8 @@
 """Iteration data files as Newman reads them (`-d DATA.csv|DATA.json`): each row is one iteration.
 
-CSV: the first line is the header, every later line one row of text values. JSON: an array of objects.
+CSV: the first line is the header, every later line one row. An unquoted cell that reads as a number becomes that
+number, as Newman's csvAutoParse makes it (`3` -> 3, `1.5` -> 1.5, `007` -> 7); a quoted one stays text. JSON: an
+array of objects.
 Both are read lazily, a row at a time, so a 100,000-row file never sits in memory; `count_rows` reads the
 whole file once before a run, so a broken line is reported (exit 2) before anything is sent.
 """
@@ -42,11 +44,13 @@ def _open_text(path: Path) -> Any:
 
 def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
     with _open_text(path) as f:
-        reader = csv.reader(f)
+        lines = _Lines(f)
+        reader = csv.reader(lines)
         try:
             header = next(reader, None)
             if header is None or not any(name.strip() for name in header):
                 raise DataFileError(f"data file {path}: line 1: the header row (column names) is missing")
+            lines.take()
             names = [name.strip() for name in header]
             for position, name in enumerate(names, start=1):
                 if not name:
@@ -61,11 +65,94 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
                         f"data file {path}: line {reader.line_num}: {len(values)} values, "
                         f"the header has {len(names)} columns"
                     )
-                yield dict(zip(names, values, strict=True))
+                quoted = _quoted_fields(lines.take())
+                yield {
+                    name: value if index in quoted else newman_cast(value)
+                    for index, (name, value) in enumerate(zip(names, values, strict=True))
+                }
         except csv.Error as exc:
             raise DataFileError(f"data file {path}: line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError as exc:
             raise DataFileError(f"data file {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+class _Lines:
+    """The file's lines as csv.reader takes them, kept until `take` so a row's raw text can be looked at."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line: str = next(self._f)
+        self._taken.append(line)
+        return line
+
+    def take(self) -> str:
+        text, self._taken = "".join(self._taken), []
+        return text
+
+
+def _quoted_fields(raw: str) -> set[int]:
+    """The positions of the row's fields that were written in quotes (Newman leaves those as text)."""
+    quoted: set[int] = set()
+    index, at_start, inside, i = 0, True, False, 0
+    while i < len(raw):
+        char = raw[i]
+        if inside:
+            if char == '"':
+                if raw[i + 1 : i + 2] == '"':
+                    i += 1
+                else:
+                    inside = False
+        elif char == '"' and at_start:
+            inside = True
+            quoted.add(index)
+        elif char == ",":
+            index, at_start = index + 1, True
+            i += 1
+            continue
+        elif char not in " \t":
+            at_start = False
+        i += 1
+    return quoted
+
+
+_INT = re.compile(r"^[-+]?[1-9][0-9]*$")
+_FLOAT_PREFIX = re.compile(r"^[-+]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_JS_NUMBER = re.compile(r"^[-+]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$")
+
+
+def newman_cast(value: str) -> Any:
+    """A CSV cell as Newman's csvAutoParse gives it: parseInt for `^[-+]?[1-9][0-9]*$`, parseFloat when
+    `value - parseFloat(value) + 1 >= 0` holds in JavaScript, else the text."""
+    text = value.strip()
+    if _INT.match(text):
+        return int(text)
+    prefix = _FLOAT_PREFIX.match(text)
+    if prefix is None:
+        return value
+    whole = _js_number(text)
+    parsed = float(prefix.group(0).replace("Infinity", "inf"))
+    if whole is None or not (whole - parsed + 1 >= 0):  # NaN compares false, as in JavaScript
+        return value
+    if parsed != parsed or parsed in (float("inf"), float("-inf")):
+        return value
+    return int(parsed) if parsed.is_integer() and abs(parsed) < 2**53 else parsed
+
+
+def _js_number(text: str) -> float | None:
+    """JavaScript's Number(text): None where it is NaN."""
+    if not text:
+        return 0.0
+    if _JS_NUMBER.match(text):
+        return float(text.replace("Infinity", "inf"))
+    if re.match(r"^0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)$", text):
+        return float(int(text, 0))  # Newman then gives parseFloat's 0 for `0x10`: kept, as Newman does
+    return None
 
 
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:

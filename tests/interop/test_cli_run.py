@@ -226,6 +226,19 @@ def test_a_bad_data_file_exits_2_naming_the_line(name, text, message, tmp_path):
     assert f"data file {data}" in result.output and message in result.output
 
 
+def test_csv_cells_are_numbers_where_newman_makes_them_numbers_and_quoted_cells_stay_text(tmp_path):
+    from app.interop.data_files import rows
+
+    path = tmp_path / "typed.csv"
+    path.write_text(
+        'n,quoted,zeros,word,float,note,neg\n3,"3",007,abc,1.50,"two\nlines, 5",-4\n0, 12 ,1e3,12abc,,"x""y",+5\n'
+    )
+    assert list(rows(path)) == [
+        {"n": 3, "quoted": "3", "zeros": 7, "word": "abc", "float": 1.5, "note": "two\nlines, 5", "neg": -4},
+        {"n": 0, "quoted": 12, "zeros": 1000, "word": "12abc", "float": "", "note": 'x"y', "neg": 5},
+    ]  # as Newman 6's csvAutoParse gives them (checked with node: parseInt / parseFloat on the same cells)
+
+
 def test_data_files_are_read_a_row_at_a_time(tmp_path):
     data = tmp_path / "big.json"
     with data.open("w") as f:  # more than one read chunk, values across chunk edges

@@ -42,11 +42,6 @@ KNOWN_MISMATCHES = {
         "pm.collectionVariables.get reads the run-time layer first (CONTRACT.md: runtime, scenario, step), so a "
         "pm.variables.set('greeting') hides the collection's own 'greeting'; Postman keeps the scopes apart"
     ),
-    "iteration-data": (
-        "Newman casts numeric CSV cells to numbers (pm.iterationData.get('qty') === 3, toObject().userId === 2); "
-        "Exile's data file rows are text ('3')"
-    ),
-    "legacy-globals-objects": "the legacy `data` object: Newman's CSV number 2, Exile's text '2' (as iteration-data)",
 }
 
 
