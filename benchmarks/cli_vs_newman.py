@@ -90,17 +90,11 @@ def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Pa
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     output = (work / "exile-run.log").read_text()
-    found = SUMMARY.search(output)
     run = CliRun(concurrency, rows, process.returncode, 0, 0.0, wall, usage.ru_maxrss)
     run.cpu_seconds = usage.ru_utime + usage.ru_stime
-    if found is None:
-        run.problems.append(f"no summary line; output ends: {output[-500:]}")
+    run.requests, run.seconds, run.problems = summary_of(output, process.returncode, rows * 3)
+    if not run.requests:
         return run
-    run.requests, run.seconds = int(found.group(1)), float(found.group(2))
-    if process.returncode != 0:
-        run.problems.append(f"exit code {process.returncode}")
-    if run.requests != rows * 3:
-        run.problems.append(f"{run.requests} requests, expected {rows * 3}")
     outcomes = OUTCOMES.search(output)
     if outcomes is not None:
         run.outcomes = {name: int(outcomes.group(name)) for name in ("passed", "failed", "error")}
@@ -114,6 +108,18 @@ def run_exile(bench_dir: Path, data: Path, rows: int, concurrency: int, work: Pa
             run.problems.append(f"the JSON report holds {len(executions)} executions, not {run.requests}")
     report.unlink(missing_ok=True)  # 100,000 rows make a large file
     return run
+
+
+def summary_of(output: str, exit_code: int, expected: int) -> tuple[int, float, list[str]]:
+    """Requests sent and the run's seconds from `exile run`'s summary line, and what is wrong with the run."""
+    found = SUMMARY.search(output)
+    if found is None:
+        return 0, 0.0, [f"no summary line; output ends: {output[-500:]}"]
+    requests, seconds = int(found.group(1)), float(found.group(2))
+    problems = [f"exit code {exit_code}"] if exit_code != 0 else []
+    if requests != expected:
+        problems.append(f"{requests} requests, expected {expected}")
+    return requests, seconds, problems
 
 
 def newman_outcomes(work: Path) -> dict[str, int]:

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path[:1]:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.cli_vs_newman import COLLECTION, SUMMARY, exile_binary  # noqa: E402
+from benchmarks.cli_vs_newman import COLLECTION, exile_binary, summary_of  # noqa: E402
 from benchmarks.order_flow import CACHE, TARGET, ensure_target, machine, make_data, middle, run_newman  # noqa: E402
 
 BAR_NEWMAN = 20.0
@@ -122,15 +122,10 @@ def run_exile(collection: Path, data: Path, rows: int, concurrency: int, work: P
         run.problems.append(
             "the import left script lines out: " + output[output.index("warning: not translated") :][:300]
         )
-    found = SUMMARY.search(output)
-    if found is None:
-        run.problems.append(f"no summary line; output ends: {output[-500:]}")
+    run.requests, run.seconds, problems = summary_of(output, process.returncode, rows * 3)
+    run.problems += problems
+    if not run.requests:
         return run
-    run.requests, run.seconds = int(found.group(1)), float(found.group(2))
-    if process.returncode != 0:
-        run.problems.append(f"exit code {process.returncode}")
-    if run.requests != rows * 3:
-        run.problems.append(f"{run.requests} requests, expected {rows * 3}")
     if not report.exists():
         run.problems.append("no JSON report")
         return run
