@@ -92,16 +92,20 @@ NEXT_IN_ORDER = object()
 class IterationState:
     """What one iteration keeps between its steps besides its variables: cookies and what it derived from secrets."""
 
-    __slots__ = ("cookies", "next_request", "taint")
+    __slots__ = ("cookies", "next_request", "taint", "variable_scopes")
 
     def __init__(self, taint: Taint | None = None, cookies: CookieState | None = None) -> None:
         self.taint = taint or Taint()
         self.cookies = cookies or CookieState()
         # A script's postman.setNextRequest(name | null), read (and reset) once its step ended; NEXT_IN_ORDER: none.
         self.next_request: str | object | None = NEXT_IN_ORDER
+        # Which Postman scope a script set each run-time value through ("environment", "collection"...).
+        self.variable_scopes: dict[str, str] = {}
 
     def copy(self) -> IterationState:
-        return IterationState(Taint(self.taint), self.cookies.copy())
+        copied = IterationState(Taint(self.taint), self.cookies.copy())
+        copied.variable_scopes = dict(self.variable_scopes)
+        return copied
 
 
 def origin(url: str) -> str:

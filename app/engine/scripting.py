@@ -49,7 +49,7 @@ class ScriptHost:
     ) -> RequestSpec:
         """Run a pre-request script; the request to send (changed when the script changed `pm.request`)."""
         shown = template_request(request)
-        result = await self._run(script, "prerequest", at, shown, None, scope)
+        result = await self._run(script, "prerequest", at, shown, None, scope, state)
         self._apply(result, "pre-request", runtime, state, outcome)
         if result.request is None:
             return request
@@ -67,7 +67,7 @@ class ScriptHost:
         outcome: Attempt,
     ) -> None:
         sent = sent_request(prepared) if prepared is not None else None
-        result = await self._run(script, "test", at, sent, response, scope)
+        result = await self._run(script, "test", at, sent, response, scope, state)
         self._apply(result, "test", runtime, state, outcome)
 
     async def _run(
@@ -78,6 +78,7 @@ class ScriptHost:
         request: dict[str, Any] | None,
         response: Response | None,
         scope: MutableMapping[str, Any],
+        state: IterationState,
     ) -> ScriptRun:
         step = at.step
         payload = {
@@ -86,6 +87,7 @@ class ScriptHost:
             "request": request,
             "response": response_for_script(response) if response is not None else None,
             "variables": scope_layers(scope),
+            "runtimeScopes": state.variable_scopes,
             "secretNames": self.secret_names,
         }
         try:
@@ -103,10 +105,12 @@ class ScriptHost:
             outcome.assertions.append(check_result("script", name, "test", None, None, passed, message))
         for name in result.unset:
             runtime.pop(name, None)
+            state.variable_scopes.pop(name, None)
         for name, value in result.set.items():
             if result.secret_read:  # what a script computed after reading a secret is masked like the secret
                 state.taint.derive(name, value, f"the {event} script setting '{name}'")
             runtime[name] = value
+            state.variable_scopes[name] = result.set_scopes.get(name, "local")
         if result.next is not None:
             state.next_request = result.next.get("name")
         if result.error is not None:

@@ -38,10 +38,6 @@ UNSUPPORTED_REASON = re.compile(
 
 # Exile differs from Newman here: bugs for the JS runtime / Python side, the expectation stays Newman's.
 KNOWN_MISMATCHES = {
-    "variables-precedence": (
-        "pm.collectionVariables.get reads the run-time layer first (CONTRACT.md: runtime, scenario, step), so a "
-        "pm.variables.set('greeting') hides the collection's own 'greeting'; Postman keeps the scopes apart"
-    ),
 }
 
 

@@ -72,6 +72,7 @@ class ScriptRun:
 
     tests: list[dict[str, Any]] = field(default_factory=list)
     set: dict[str, Any] = field(default_factory=dict)
+    set_scopes: dict[str, str] = field(default_factory=dict)
     unset: list[str] = field(default_factory=list)
     request: dict[str, Any] | None = None
     next: dict[str, Any] | None = None
@@ -85,6 +86,7 @@ class ScriptRun:
         return cls(
             tests=list(output.get("tests") or []),
             set=dict(output.get("set") or {}),
+            set_scopes=dict(output.get("setScopes") or {}),
             unset=list(output.get("unset") or []),
             request=output.get("request"),
             next=output.get("next"),

@@ -423,7 +423,8 @@ def test_set_unset_clear_and_later_gets(rt: Runtime):
         pm.variables.set('inf', Infinity);
         postman.setEnvironmentVariable('legacy', 'L');
         postman.setGlobalVariable('g', 'G');
-        tests['seen'] = pm.variables.get('token') === 'abc' && pm.environment.get('n') === 5
+        tests['seen'] = pm.variables.get('token') === 'abc' && pm.collectionVariables.get('n') === 5
+          && pm.environment.get('n') === undefined && pm.variables.get('n') === 5
           && postman.getEnvironmentVariable('legacy') === 'L' && postman.getGlobalVariable('g') === 'G';
         pm.environment.unset('shared');
         tests['unset hides runtime'] = pm.variables.get('shared') === 'step';
@@ -437,6 +438,10 @@ def test_set_unset_clear_and_later_gets(rt: Runtime):
     assert "value for 'cyc' is not JSON" in results(out)
     assert out["set"] == {"token": "abc", "n": 5, "obj": {"a": [1]}, "u": None, "inf": None, "legacy": "L"}
     assert out["unset"] == ["shared", "g"]
+    assert out["setScopes"] == {
+        "token": "environment", "n": "collection", "obj": "globals", "u": "local", "inf": "local",
+        "legacy": "environment",
+    }  # fmt: skip
 
 
 def test_clear_unsets_every_name_of_the_scope(rt: Runtime):

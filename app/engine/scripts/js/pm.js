@@ -167,6 +167,14 @@
 
   // ---- variables -------------------------------------------------------------------------------
 
+  // Which scope a run-time value was set through (pm.environment.set...): each scope's get sees its own sets and
+  // values no scope set (an extractor's); pm.variables sees them all. Postman keeps the scopes apart.
+  var SET_SCOPE = {
+    variables: 'local', environment: 'environment', collectionVariables: 'collection', globals: 'globals',
+    iterationData: 'local',
+  };
+  var SEES = { environment: 'environment', collectionVariables: 'collection', globals: 'globals' };
+
   var LAYERS = {
     variables: ['runtime', 'step', 'data', 'run', 'scenario', 'environment'],
     environment: ['runtime', 'environment'],
@@ -199,7 +207,7 @@
     }
 
     set(name, value) {
-      this._run.setVar(String(name), value);
+      this._run.setVar(String(name), value, SET_SCOPE[this._scope]);
       return this;
     }
 
@@ -883,11 +891,11 @@
     setNextRequest(name) { this._run.setNext(name); }
     getResponseHeader(name) { var r = this._run.response(); return r ? r.headers.get(name) : undefined; }
     getResponseCookie(name) { var c = this._run.cookies().one(name); return c; }
-    setEnvironmentVariable(k, v) { this._run.setVar(String(k), v); }
+    setEnvironmentVariable(k, v) { this._run.setVar(String(k), v, 'environment'); }
     getEnvironmentVariable(k) { return this._run.scope('environment').get(k); }
     clearEnvironmentVariable(k) { this._run.unsetVar(String(k)); }
     clearEnvironmentVariables() { this._run.scope('environment').clear(); }
-    setGlobalVariable(k, v) { this._run.setVar(String(k), v); }
+    setGlobalVariable(k, v) { this._run.setVar(String(k), v, 'globals'); }
     getGlobalVariable(k) { return this._run.scope('globals').get(k); }
     clearGlobalVariable(k) { this._run.unsetVar(String(k)); }
     clearGlobalVariables() { this._run.scope('globals').clear(); }
@@ -921,9 +929,11 @@
     constructor(input) {
       this.input = input;
       this.vars = input.variables || {};
+      this.runtimeScopes = input.runtimeScopes || {};
       this.results = [];
       this.legacy = new Map();
       this.sets = new Map();
+      this.setScopes = new Map();
       this.unsets = new Set();
       this.nextReq = null;
       this.unsupported = null;
@@ -954,8 +964,14 @@
       for (var i = 0; i < layers.length; i++) {
         var layer = layers[i];
         if (layer === 'runtime') {
-          if (this.sets.has(name)) return { value: this.sets.get(name) };
+          var sees = SEES[scope];
+          if (this.sets.has(name)) {
+            if (!sees || this.setScopes.get(name) === sees) return { value: this.sets.get(name) };
+            continue;
+          }
           if (this.unsets.has(name)) continue;
+          var tag = own(this.runtimeScopes, name) ? this.runtimeScopes[name] : undefined;
+          if (sees && tag !== undefined && tag !== sees) continue;
         }
         var obj = this.vars[layer];
         if (own(obj, name)) {
@@ -987,14 +1003,16 @@
       return out;
     }
 
-    setVar(name, value) {
+    setVar(name, value, scope) {
       var v = toJSONValue(name, value);
       this.unsets.delete(name);
       this.sets.set(name, v);
+      this.setScopes.set(name, scope || 'local');
     }
 
     unsetVar(name) {
       this.sets.delete(name);
+      this.setScopes.delete(name);
       this.unsets.add(name);
     }
 
@@ -1256,6 +1274,7 @@
           return { name: t.name, passed: !!t.passed, error: t.error === null ? null : String(t.error), skipped: !!t.skipped };
         }),
         set: set,
+        setScopes: Object.fromEntries(this.setScopes),
         unset: Array.from(this.unsets),
         request: request,
         next: this.nextReq,
