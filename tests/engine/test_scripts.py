@@ -212,3 +212,20 @@ async def test_scripts_sent_together_still_charge_a_broken_limit_to_the_one_scri
     for i, result in by_row.items():
         if i != 5:
             assert result.status == "passed" and script_tests(result) == [(f"row {i}", True, "passed")], result
+
+
+def test_the_script_process_gets_none_of_the_servers_environment(monkeypatch):
+    """Defence in depth: were V8 ever escaped, the process it runs in holds no database URL and no secret key."""
+    from app.engine.scripts.sandbox import Sandbox
+
+    monkeypatch.setenv("SECRET_KEY", "server-secret-do-not-leak")
+    sandbox = Sandbox()
+    try:
+        sandbox.compile("1;")
+        process = sandbox._process
+        assert process is not None
+        with open(f"/proc/{process.pid}/environ", "rb") as environ:
+            seen = dict(item.split(b"=", 1) for item in environ.read().split(b"\0") if item)
+        assert b"SECRET_KEY" not in seen and seen[b"TZ"] == b"UTC"
+    finally:
+        sandbox.close()

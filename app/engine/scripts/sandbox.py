@@ -339,6 +339,9 @@ class Sandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 cwd=_PROJECT_ROOT,
+                # Nothing of the server's environment (its database URL, its secret key) reaches the process
+                # that runs users' JavaScript; UTC, as the runtime's dates assume.
+                env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "TZ": "UTC"},
                 start_new_session=True,  # a terminal's Ctrl-C reaches the server, which stops this itself
             )
             assert process.stdout is not None
