@@ -16,7 +16,7 @@ from app.engine.checks import check_result
 from app.engine.compiled import CompiledProcessor, CompiledStep
 from app.engine.control import RunControl
 from app.engine.evaluation import Evaluator
-from app.engine.exchange import IterationState, RedirectRefused, exchange, origin
+from app.engine.exchange import NEXT_IN_ORDER, IterationState, RedirectRefused, exchange, origin
 from app.engine.expressions import ExpressionLimitError
 from app.engine.masking import Masker
 from app.engine.ratelimit import RateLimiter
@@ -80,6 +80,7 @@ class StepRunner:
         for attempt in range(1, retry.max_attempts + 1):
             started_at, started = clock.wall(), clock.now()
             outcome = Attempt()
+            state.next_request = NEXT_IN_ORDER  # only the attempt that stands says where the iteration goes
             try:
                 if attempt > 1:
                     await control.backoff(retry, attempt - 1)
