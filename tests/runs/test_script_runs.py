@@ -3,6 +3,7 @@ end their own step and leave the server healthy."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -139,3 +140,31 @@ async def test_hostile_scripts_end_their_own_step_and_the_server_stays_healthy(a
     changed = await patch_case(api, ids["pay"], {"post_processors": []})
     assert changed.status_code == 200
     assert (await run_scenario(api, ids))["status"] == "passed"
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="set TEST_REDIS_URL to run the Celery worker tests")
+async def test_scripts_run_the_same_in_a_celery_worker(api, target, monkeypatch, tmp_path):
+    """A worker process starts its own script process: the same tests pass, the same values flow on."""
+    from tests.runs.test_celery import Worker, use_broker
+
+    ids = await scripted_flow(api, target)
+    await set_rows(api, ids["scenario"], [{"username": f"u{i}", "sku": f"s{i}", "qty": 1} for i in range(3)])
+    inline = await run_scenario(api, ids)
+    use_broker(monkeypatch)
+    worker = Worker(tmp_path / "worker.log")
+    try:
+        remote = await run_scenario(api, ids)
+    finally:
+        worker.stop()
+    assert remote["executor"] == "celery" and inline["executor"] == "inline"
+    assert remote["status"] == inline["status"] == "passed", (remote, inline)
+
+    def scripted(records: list[dict[str, Any]]) -> list[Any]:
+        return sorted(
+            (r["iteration"], [(a["expression"], a["passed"]) for a in r["assertions"] if a["source"] == "script"])
+            for r in records
+            if r["step_key"] == "step:1"
+        )
+
+    assert scripted(await records(api, remote["id"])) == scripted(await records(api, inline["id"]))
+    assert len(scripted(await records(api, remote["id"]))) == 3
