@@ -258,12 +258,14 @@ class ScriptProcessor(SpecModel):
     @field_validator("source")
     @classmethod
     def _compiles(cls, source: str) -> str:
-        from app.engine.scripts.sandbox import ScriptSyntaxError, shared_sandbox
+        from app.engine.scripts.sandbox import ScriptError, ScriptSyntaxError, shared_sandbox
 
         try:
             compiled = shared_sandbox().compile(source)
         except ScriptSyntaxError as exc:
             raise ValueError(f"the script does not parse: {exc}") from None
+        except ScriptError as exc:  # the sandbox itself is broken: said, never a 500
+            raise ValueError(f"the script could not be checked: {exc}") from None
         if compiled.unsupported:
             raise ValueError(f"not supported by Exile: {', '.join(compiled.unsupported)}")
         return source

@@ -229,3 +229,18 @@ def test_the_script_process_gets_none_of_the_servers_environment(monkeypatch):
         assert b"SECRET_KEY" not in seen and seen[b"TZ"] == b"UTC"
     finally:
         sandbox.close()
+
+
+def test_a_sandbox_that_cannot_start_is_a_clear_validation_error_not_a_crash(monkeypatch):
+    from app.engine.scripts import sandbox as sandbox_module
+
+    broken = sandbox_module.Sandbox()
+    monkeypatch.setattr(sandbox_module, "_shared", broken)
+    monkeypatch.setattr(sandbox_module, "_DATA_BASE_MB", 1)  # V8 cannot reserve its memory: the process dies
+    try:
+        with pytest.raises(ValidationError, match="the script could not be checked: the script process did not start"):
+            RequestSpec.model_validate(
+                {"method": "GET", "url": "/x", "post_processors": [script("pm.test('a', () => {});")]}
+            )
+    finally:
+        broken.close()
