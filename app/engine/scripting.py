@@ -20,6 +20,7 @@ from app.engine.checks import check_result
 from app.engine.exchange import IterationState
 from app.engine.scripts.sandbox import CompiledScript, ScriptError, ScriptLimits, ScriptRun, shared_sandbox
 from app.engine.specs import BodySpec, RequestSpec
+from app.engine.templates import as_text
 from app.engine.transport import PreparedRequest, Response
 
 
@@ -233,8 +234,5 @@ def response_for_script(response: Response) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+    """A header or form value as the request sends it (templates.as_text), a missing one as nothing."""
+    return "" if value is None else as_text(value)

@@ -144,13 +144,9 @@ class Sandbox:
             return known
         return self._thread.submit(self._compile, source).result()
 
-    def run(self, script: CompiledScript, payload: dict[str, Any], limits: ScriptLimits) -> ScriptRun:
-        """Run a compiled script on one request's data; ScriptLimitError names the limit it broke."""
-        data = orjson.dumps(payload, default=_json_fallback).decode()
-        return ScriptRun.from_output(orjson.loads(self._thread.submit(self._run, script, data, limits).result()))
-
     async def run_async(self, script: CompiledScript, payload: dict[str, Any], limits: ScriptLimits) -> ScriptRun:
-        """`run`, awaited: the event loop goes on with other requests while the script runs.
+        """Run a compiled script on one request's data (ScriptLimitError names a limit it broke); the event loop
+        goes on with other requests while it runs.
 
         The scripts this event loop's requests wait on go to the process together (one message, one call into
         V8 for all of them: the call, not the script, is what costs), straight from this loop when the process
