@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, ExactString, JSONValue, LongText, TimestampMixin, VersionedMixin
+from app.models.base import (
+    Base,
+    BigId,
+    ExactString,
+    JSONValue,
+    LongText,
+    TimestampMixin,
+    UTCDateTime,
+    VersionedMixin,
+)
 
 
 class Project(VersionedMixin, TimestampMixin, Base):
@@ -17,6 +27,12 @@ class Project(VersionedMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str] = mapped_column(LongText, nullable=False, default="")
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    # Retention (None: keep): request runs' bodies for N days, their rows for M days; roll-ups are kept.
+    retention_body_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retention_row_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How far pruning has gone, so reports can say their raw rows are gone.
+    bodies_pruned_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    rows_pruned_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Environment(VersionedMixin, TimestampMixin, Base):

@@ -14,7 +14,12 @@ class ScenarioRun(Base):
     """One execution of a scenario, or of one case ("Send"), with who, where, why and live counts."""
 
     __tablename__ = "scenario_runs"
-    __table_args__ = (Index("ix_scenario_runs_status_heartbeat_at", "status", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_scenario_runs_status_heartbeat_at", "status", "heartbeat_at"),
+        # Reports: a project's runs in a window, and a scenario's runs in one environment by their end.
+        Index("ix_scenario_runs_project_id_created_at", "project_id", "created_at"),
+        Index("ix_scenario_runs_scenario_env_finished", "scenario_id", "environment_id", "status", "finished_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -104,13 +109,14 @@ class ApiRequestRun(Base):
     __table_args__ = (
         Index("ix_api_request_runs_scenario_run_id_iteration", "scenario_run_id", "iteration"),
         Index("ix_api_request_runs_scenario_run_id_status", "scenario_run_id", "status"),
+        # A run's steps side by side with another run's (compare), and a case's history page by page.
+        Index("ix_api_request_runs_run_step", "scenario_run_id", "step_key", "iteration", "id"),
+        Index("ix_api_request_runs_case_id_id", "case_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scenario_run_id: Mapped[int] = mapped_column(ForeignKey("scenario_runs.id", ondelete="CASCADE"), nullable=False)
-    case_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_requests.id", ondelete="SET NULL"), nullable=True, index=True
-    )
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("api_requests.id", ondelete="SET NULL"), nullable=True)
     step_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # steps are replaced; keep the id
     dataset_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     step_key: Mapped[str] = mapped_column(String(32), nullable=False)
