@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.engine.statuses import ResultStatus, RunStatus
@@ -69,6 +69,8 @@ class ScenarioRun(Base):
     chunks: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     setup_state: Mapped[str | None] = mapped_column(LongText, nullable=True)
     finisher: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Counted in the report roll-ups (set once, in the transaction that ends the run; rebuild sets it too).
+    rolled_up: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class ScenarioRunChunk(Base):

@@ -7,12 +7,12 @@ import logging
 
 from sqlalchemy import select, update
 
-from app.callbacks import service as callbacks
 from app.core.db import get_session_factory
 from app.core.errors import AppError
 from app.engine.statuses import ACTIVE, RunStatus
 from app.models import ScenarioRun
 from app.models.base import utcnow
+from app.runs.ending import record_end
 from app.runs.executor import execute_run, worker_name
 
 logger = logging.getLogger("exile.runs")
@@ -57,7 +57,7 @@ async def dispatch(run: ScenarioRun) -> None:
                     .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.QUEUED)
                     .values(status=RunStatus.ERROR, finished_at=utcnow(), error=reason)
                 )
-                await callbacks.record_for_run(session, run.id)  # sent by the callback sweep
+                await record_end(session, run.id)  # its callback is sent by the callback sweep
                 await session.commit()
             raise BrokerUnavailable(
                 f"run {run.id} could not be sent to the workers: {reason}; it was recorded as error. "

@@ -29,6 +29,7 @@ from app.engine.statuses import ACTIVE, RunStatus
 from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
+from app.runs.ending import record_end, record_ends_at
 from app.runs.loader import RunSetupError, load_flow
 from app.runs.rate_limit import close_limiter, run_limiter
 from app.runs.sink import DatabaseSink
@@ -87,7 +88,7 @@ async def finish(
                     .values(**values)
                 )
                 # Its callback is recorded with its end (one commit), then sent by this process.
-                delivery_id = await callbacks.record_for_run(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
+                delivery_id = await record_end(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
                 await session.commit()
             break
         except Exception:
@@ -378,9 +379,9 @@ async def reap_stale_runs(
                 "is a worker running and consuming exile_scenario_tasks?",
             )
         )
-        # The runs ended here (all with finished_at=now) get their callbacks recorded with their end; the
+        # The runs ended here (all with finished_at=now) get their roll-ups and callbacks recorded with their end; the
         # callback sweep (app.callbacks.service.resume_pending) sends them.
-        await callbacks.record_ended_at(session, now)
+        await record_ends_at(session, now)
         unclaimed = list(
             await session.scalars(
                 select(ScenarioRun.id).where(

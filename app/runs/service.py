@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.principal import Principal
-from app.callbacks import service as callbacks
 from app.cases.service import get_case
 from app.core.config import get_settings
 from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
@@ -28,6 +27,7 @@ from app.models import (
     TestScenarioDataset,
 )
 from app.models.base import utcnow
+from app.runs.ending import record_end
 from app.runs.schemas import CaseRunCreate, RerunCreate, ScenarioRunCreate
 from app.scenarios.service import get_scenario
 
@@ -261,7 +261,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
         .values(status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started")
     )
     if cancelled.rowcount:  # type: ignore[attr-defined]
-        await callbacks.record_for_run(session, run.id)  # ended here: its callback is recorded with the cancel
+        await record_end(session, run.id)  # ended here: recorded with the cancel
     await session.execute(update(ScenarioRun).where(ScenarioRun.id == run.id).values(cancel_requested=True))
     # A sharded run's chunks still waiting are cancelled here; the running ones see the flag like a run does.
     await session.execute(

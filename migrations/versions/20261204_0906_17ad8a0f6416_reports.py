@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 import app.models.base
-
 
 revision: str = "17ad8a0f6416"
 down_revision: str | None = "5b26a11ef6fd"
@@ -20,6 +20,26 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "failure_cluster_snapshots",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("computed_at", app.models.base.UTCDateTime(), nullable=False),
+        sa.Column(
+            "payload",
+            sa.Text().with_variant(mysql.LONGTEXT(), "mariadb").with_variant(mysql.LONGTEXT(), "mysql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_failure_cluster_snapshots_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_failure_cluster_snapshots")),
+        sa.UniqueConstraint("project_id", name=op.f("uq_failure_cluster_snapshots_project_id")),
+        sqlite_autoincrement=True,
+    )
     op.create_table(
         "failure_cluster_labels",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -142,6 +162,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("rows_pruned_before", app.models.base.UTCDateTime(), nullable=True))
 
     with op.batch_alter_table("scenario_runs", schema=None) as batch_op:
+        # Runs that ended before this revision are not in the roll-ups until `exile reports rebuild`.
+        batch_op.add_column(sa.Column("rolled_up", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index("ix_scenario_runs_project_id_created_at", ["project_id", "created_at"], unique=False)
         batch_op.create_index(
             "ix_scenario_runs_scenario_env_finished",
@@ -151,9 +173,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("failure_cluster_snapshots")
     with op.batch_alter_table("scenario_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_scenario_runs_scenario_env_finished")
         batch_op.drop_index("ix_scenario_runs_project_id_created_at")
+        batch_op.drop_column("rolled_up")
 
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_column("rows_pruned_before")

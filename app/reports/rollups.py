@@ -1,0 +1,353 @@
+"""Report roll-ups: what each finished run adds to its hour and its day, written in the run's ending transaction.
+
+A run is counted once: `ScenarioRun.rolled_up` is claimed by the same conditional UPDATE that counts it, so a
+retried finish, the reaper and a rebuild never add a run twice. Counters are added with an upsert
+(`x = x + new`), so concurrent runs ending in the same bucket do not overwrite each other. Durations are kept
+as log-scale histograms (`duration_bin`) whose counts add up, so any bucket range gives percentiles.
+
+`rebuild` recomputes the roll-ups from the raw rows (after a migration, or to check them): the same function
+that counts a run at its end counts it there, so both give identical rows (a test compares them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, false, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.engine.statuses import FINISHED, ResultStatus, RunStatus
+from app.models import ApiRequestRun, Project, ReportRollup, ReportRollupDuration, ScenarioRun
+from app.models.report import ROLLUP_KEY
+
+GRANULARITIES = ("hour", "day")
+RUN_COUNTERS = tuple(f"runs_{status}" for status in FINISHED)
+REQUEST_COUNTERS = (*(f"requests_{status}" for status in ResultStatus), "requests_flaky")
+COUNTERS = (*RUN_COUNTERS, *REQUEST_COUNTERS, "flips", "compared", "duration_sum_ms", "duration_count")
+# Eight bins per doubling: a bin's middle is within 4.5 % of every duration in it.
+BINS_PER_DOUBLING = 8
+MAX_BIN = 32_000
+# Runs whose steps can be compared with the run before (an error or a cancel says nothing about the steps).
+COMPARABLE = (RunStatus.PASSED, RunStatus.FAILED)
+REBUILD_BATCH = 200
+UPSERT_ROWS = 400
+
+Key = tuple[int, str, datetime, str, int, int, int]
+
+
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    """The start of the UTC hour, day or ISO week (Monday) `moment` falls in."""
+    moment = moment.astimezone(UTC)
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    raise ValueError(f"unknown bucket '{granularity}'")
+
+
+def duration_bin(ms: float) -> int:
+    if not ms or ms < 1 or math.isnan(ms):
+        return 0
+    return min(MAX_BIN, int(math.log2(ms) * BINS_PER_DOUBLING) + 1)
+
+
+def bin_value(bin_: int) -> float:
+    """The duration a bin stands for: its geometric middle (0.5 ms for everything under 1 ms)."""
+    if bin_ <= 0:
+        return 0.5
+    return float(2 ** ((bin_ - 0.5) / BINS_PER_DOUBLING))
+
+
+def percentile(histogram: dict[int, int], fraction: float) -> float | None:
+    """Nearest-rank percentile of a histogram, rounded to 0.1 ms (None when it is empty)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for bin_ in sorted(histogram):
+        seen += histogram[bin_]
+        if seen >= rank:
+            return round(bin_value(bin_), 1)
+    return round(bin_value(max(histogram)), 1)  # pragma: no cover - the loop always reaches rank
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    id: int
+    project_id: int
+    scenario_id: int | None
+    case_id: int | None
+    kind: str
+    environment_id: int | None
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFacts:
+    case_id: int | None
+    step_key: str
+    dataset_id: int | None
+    iteration: int
+    status: str
+    flaky: bool
+    duration_ms: float
+
+
+def _passed(status: str) -> bool | None:
+    """Whether a final result passed, for flip counting (None: skipped, which neither passes nor fails)."""
+    if status == ResultStatus.SKIPPED:
+        return None
+    return status == ResultStatus.PASSED
+
+
+def rollup_rows(
+    run: RunFacts, results: Sequence[ResultFacts], previous: Sequence[ResultFacts] | None
+) -> tuple[dict[Key, dict[str, float]], dict[tuple[Key, int], int]]:
+    """What one run adds: counters per roll-up key and histogram counts per (key, bin). Pure, so the run's
+    end and a rebuild cannot disagree."""
+    before = (
+        {(r.step_key, r.dataset_id, r.iteration): _passed(r.status) for r in previous} if previous is not None else {}
+    )
+    scenario_key = run.scenario_id or 0
+    environment_key = run.environment_id or 0
+    run_case_key = (run.case_id or 0) if run.kind == "case" else 0
+    counters: dict[Key, dict[str, float]] = {}
+    histograms: dict[tuple[Key, int], int] = defaultdict(int)
+
+    def add(key: Key, result: ResultFacts | None) -> None:
+        row = counters.get(key)
+        if row is None:
+            row = counters[key] = dict.fromkeys(COUNTERS, 0)
+            if run.status in FINISHED:
+                row[f"runs_{run.status}"] = 1
+        if result is None:
+            return
+        row[f"requests_{result.status}"] += 1
+        if result.flaky:
+            row["requests_flaky"] += 1
+        if result.status != ResultStatus.SKIPPED:
+            row["duration_sum_ms"] += result.duration_ms
+            row["duration_count"] += 1
+            histograms[(key, duration_bin(result.duration_ms))] += 1
+        now_passed = _passed(result.status)
+        was = before.get((result.step_key, result.dataset_id, result.iteration))
+        if now_passed is not None and was is not None:
+            row["compared"] += 1
+            if was != now_passed:
+                row["flips"] += 1
+
+    for granularity in GRANULARITIES:
+        start = bucket_start(run.created_at, granularity)
+        run_key: Key = (run.project_id, granularity, start, "run", scenario_key, run_case_key, environment_key)
+        add(run_key, None)
+        for result in results:
+            add(run_key, result)
+            add(
+                (run.project_id, granularity, start, "case", scenario_key, result.case_id or 0, environment_key), result
+            )
+    return counters, dict(histograms)
+
+
+# ---- reading the raw rows ---------------------------------------------------------------------------------
+_RUN_COLUMNS = (
+    ScenarioRun.id,
+    ScenarioRun.project_id,
+    ScenarioRun.scenario_id,
+    ScenarioRun.case_id,
+    ScenarioRun.kind,
+    ScenarioRun.environment_id,
+    ScenarioRun.status,
+    ScenarioRun.created_at,
+    ScenarioRun.finished_at,
+)
+_RESULT_COLUMNS = (
+    ApiRequestRun.scenario_run_id,
+    ApiRequestRun.case_id,
+    ApiRequestRun.step_key,
+    ApiRequestRun.dataset_id,
+    ApiRequestRun.iteration,
+    ApiRequestRun.status,
+    ApiRequestRun.flaky,
+    ApiRequestRun.duration_ms,
+)
+
+
+def previous_run_query(run: RunFacts) -> Any:
+    """The run a scenario run's steps are compared with: the last one of the same scenario and environment
+    that ended passed or failed before it ended."""
+    environment = (
+        ScenarioRun.environment_id.is_(None)
+        if run.environment_id is None
+        else ScenarioRun.environment_id == run.environment_id
+    )
+    return (
+        select(ScenarioRun.id)
+        .where(
+            ScenarioRun.scenario_id == run.scenario_id,
+            environment,
+            ScenarioRun.status.in_(COMPARABLE),
+            ScenarioRun.finished_at < run.finished_at,
+            ScenarioRun.id != run.id,
+        )
+        .order_by(ScenarioRun.finished_at.desc(), ScenarioRun.id.desc())
+        .limit(1)
+    )
+
+
+async def _count_runs(session: AsyncSession, run_ids: Sequence[int]) -> None:
+    runs = [RunFacts(*row) for row in await session.execute(select(*_RUN_COLUMNS).where(ScenarioRun.id.in_(run_ids)))]
+    previous: dict[int, int] = {}
+    for run in runs:
+        if run.scenario_id is not None and run.status in COMPARABLE and run.finished_at is not None:
+            found = await session.scalar(previous_run_query(run))
+            if found is not None:
+                previous[run.id] = found
+    wanted = {run.id for run in runs} | set(previous.values())
+    results: dict[int, list[ResultFacts]] = defaultdict(list)
+    for row in await session.execute(
+        select(*_RESULT_COLUMNS)
+        .where(ApiRequestRun.scenario_run_id.in_(wanted), ApiRequestRun.is_final.is_(True))
+        .order_by(ApiRequestRun.id)
+    ):
+        results[row[0]].append(ResultFacts(*row[1:]))
+    counters: dict[Key, dict[str, float]] = {}
+    histograms: dict[tuple[Key, int], int] = defaultdict(int)
+    for run in runs:
+        before = results.get(previous[run.id], []) if run.id in previous else None
+        run_counters, run_histograms = rollup_rows(run, results.get(run.id, []), before)
+        for key, values in run_counters.items():
+            into = counters.setdefault(key, dict.fromkeys(COUNTERS, 0))
+            for column, value in values.items():
+                into[column] += value
+        for bin_key, count in run_histograms.items():
+            histograms[bin_key] += count
+    await _upsert(session, counters, histograms)
+
+
+async def _upsert(
+    session: AsyncSession, counters: dict[Key, dict[str, float]], histograms: dict[tuple[Key, int], int]
+) -> None:
+    dialect = session.get_bind().dialect.name
+    # Sorted: concurrent ends touching the same keys take their row locks in one order (no deadlock).
+    counter_rows = [dict(zip(ROLLUP_KEY, key, strict=True), **values) for key, values in sorted(counters.items())]
+    histogram_rows = [
+        dict(zip(ROLLUP_KEY, key, strict=True), bin=bin_, count=count)
+        for (key, bin_), count in sorted(histograms.items())
+    ]
+    for model, rows, added in (
+        (ReportRollup, counter_rows, COUNTERS),
+        (ReportRollupDuration, histogram_rows, ("count",)),
+    ):
+        table = cast(Table, model.__table__)
+        for start in range(0, len(rows), UPSERT_ROWS):
+            await session.execute(_adding_upsert(dialect, table, rows[start : start + UPSERT_ROWS], added))
+
+
+def _adding_upsert(dialect: str, table: Table, rows: list[dict[str, Any]], added: Iterable[str]) -> Any:
+    key = [*ROLLUP_KEY, "bin"] if "bin" in table.c else list(ROLLUP_KEY)
+    if dialect in ("mysql", "mariadb"):
+        on_mysql = mysql_insert(table).values(rows)
+        return on_mysql.on_duplicate_key_update({c: table.c[c] + on_mysql.inserted[c] for c in added})
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[c] for c in key], set_={c: table.c[c] + statement.excluded[c] for c in added}
+    )
+
+
+# ---- the run's end ----------------------------------------------------------------------------------------
+async def record_run(session: AsyncSession, run_id: int) -> bool:
+    """Count a run that just ended, in the caller's transaction (False: not ended, or already counted)."""
+    claimed = await session.execute(
+        update(ScenarioRun)
+        .where(ScenarioRun.id == run_id, ScenarioRun.rolled_up.is_(False), ScenarioRun.status.in_(FINISHED))
+        .values(rolled_up=True)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return False
+    await _count_runs(session, [run_id])
+    return True
+
+
+async def record_runs_ended_at(session: AsyncSession, finished_at: datetime) -> int:
+    """For a bulk end (the reaper's UPDATE): count the runs it just ended with `finished_at`."""
+    run_ids = list(
+        await session.scalars(
+            select(ScenarioRun.id).where(
+                ScenarioRun.finished_at == finished_at,
+                ScenarioRun.status.in_(FINISHED),
+                ScenarioRun.rolled_up.is_(False),
+            )
+        )
+    )
+    return sum([await record_run(session, run_id) for run_id in run_ids])
+
+
+# ---- rebuilding --------------------------------------------------------------------------------------------
+async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: datetime | None = None) -> int:
+    """Recompute the roll-ups of runs created since `since` (its day; all when None) from the raw rows.
+
+    Per project, never before the day after its rows were pruned: those buckets' runs are gone, and their
+    roll-ups are all that is left of them.
+    """
+    counted = 0
+    async with session_factory() as session:
+        projects = list(await session.execute(select(Project.id, Project.rows_pruned_before)))
+    for project_id, pruned_before in projects:
+        starts = [bucket_start(since, "day")] if since is not None else []
+        if pruned_before is not None:
+            starts.append(bucket_start(pruned_before, "day") + timedelta(days=1))
+        start = max(starts) if starts else None
+        async with session_factory() as session:
+            window = [ScenarioRun.project_id == project_id]
+            if start is not None:
+                window.append(ScenarioRun.created_at >= start)
+            for model in (ReportRollup, ReportRollupDuration):
+                where = [model.project_id == project_id]
+                if start is not None:
+                    where.append(model.bucket_start >= start)
+                await session.execute(delete(model).where(*where))
+            await session.execute(
+                update(ScenarioRun).where(*window).values(rolled_up=False).execution_options(synchronize_session=False)
+            )
+            run_ids = list(
+                await session.scalars(
+                    select(ScenarioRun.id)
+                    .where(*window, ScenarioRun.status.in_(FINISHED))
+                    .order_by(ScenarioRun.finished_at, ScenarioRun.id)
+                )
+            )
+            await session.commit()
+        for first in range(0, len(run_ids), REBUILD_BATCH):
+            batch = run_ids[first : first + REBUILD_BATCH]
+            async with session_factory() as session:
+                await session.execute(
+                    update(ScenarioRun)
+                    .where(ScenarioRun.id.in_(batch))
+                    .values(rolled_up=True)
+                    .execution_options(synchronize_session=False)
+                )
+                await _count_runs(session, batch)
+                await session.commit()
+            counted += len(batch)
+    return counted
+
+
+def never_counted() -> Any:
+    """Finished runs not in the roll-ups (ended before they existed): `exile reports rebuild` counts them."""
+    return select(ScenarioRun.id).where(ScenarioRun.status.in_(FINISHED), ScenarioRun.rolled_up == false())
