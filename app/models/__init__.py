@@ -5,7 +5,7 @@ from app.models.base import Base
 from app.models.callback import CallbackDelivery, ProjectCallbackSecret
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
 from app.models.project import Environment, Project
-from app.models.report import FailureClusterLabel, FailureClusterSnapshot, ReportRollup, ReportRollupDuration
+from app.models.report import FailureClusterLabel, ReportRollup, ReportRollupDuration
 from app.models.run import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.scenario import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
 from app.models.team import ApiToken, LoginThrottle, ProjectMember
@@ -22,7 +22,6 @@ __all__ = [
     "CallbackDelivery",
     "Environment",
     "FailureClusterLabel",
-    "FailureClusterSnapshot",
     "LoginThrottle",
     "Project",
     "ProjectCallbackSecret",

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, LongText, UTCDateTime
+from app.models.base import Base, BigId, UTCDateTime
 
 # The natural key of a roll-up: keys are 0 where there is none (a unique key treats NULLs as all different).
 ROLLUP_KEY = ("project_id", "granularity", "bucket_start", "scope", "scenario_key", "case_key", "environment_key")
@@ -86,14 +86,3 @@ class FailureClusterLabel(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
-
-class FailureClusterSnapshot(Base):
-    """A project's last computed failure clusters (of the last 7 days), so a dashboard shows them at once
-    instead of clustering on every call; refreshed when older than a few minutes."""
-
-    __tablename__ = "failure_cluster_snapshots"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True)
-    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    payload: Mapped[str] = mapped_column(LongText, nullable=False)

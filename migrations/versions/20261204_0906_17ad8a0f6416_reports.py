@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
 
 import app.models.base
 
@@ -20,26 +19,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "failure_cluster_snapshots",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("computed_at", app.models.base.UTCDateTime(), nullable=False),
-        sa.Column(
-            "payload",
-            sa.Text().with_variant(mysql.LONGTEXT(), "mariadb").with_variant(mysql.LONGTEXT(), "mysql"),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["projects.id"],
-            name=op.f("fk_failure_cluster_snapshots_project_id_projects"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_failure_cluster_snapshots")),
-        sa.UniqueConstraint("project_id", name=op.f("uq_failure_cluster_snapshots_project_id")),
-        sqlite_autoincrement=True,
-    )
     op.create_table(
         "failure_cluster_labels",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -173,7 +152,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("failure_cluster_snapshots")
     with op.batch_alter_table("scenario_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_scenario_runs_scenario_env_finished")
         batch_op.drop_index("ix_scenario_runs_project_id_created_at")
