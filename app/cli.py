@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
+T = TypeVar("T")
 app = typer.Typer(help="Exile: API test automation server.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+reports_app = typer.Typer(help="Maintain the report roll-ups.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 
 @app.command()
@@ -288,6 +293,64 @@ async def _export(scenario_id: int, fmt: str, file_format: str, email: str, envi
         rows = export_file(content, name, "postman_data", "json")[0]
         notes = postman_export.to_collection(content)[1] if fmt == "postman" else content.not_translated
         return text, rows, notes
+    finally:
+        await dispose_engine()
+
+
+@app.command()
+def prune(
+    project: int | None = typer.Option(None, "--project", min=1, help="Only this project (default: every one)."),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Rows changed per transaction."),
+) -> None:
+    """Apply the projects' retention now: clear old request runs' snapshots, delete older runs (roll-ups stay)."""
+    from app.reports.retention import prune as prune_runs
+
+    result = asyncio.run(
+        _with_database(lambda sessions: prune_runs(sessions, project_id=project, batch_size=batch_size))
+    )
+    if result.projects == 0:
+        which = "no project has a" if project is None else f"project {project} does not exist or has no"
+        typer.echo(f"{which} retention policy: nothing to prune")
+        return
+    typer.echo(
+        f"pruned {result.projects} project(s): cleared the snapshots of {result.bodies_cleared} request run(s), "
+        f"deleted {result.request_runs_deleted} request run(s) and {result.scenario_runs_deleted} scenario run(s) "
+        f"in {result.batches} transaction(s)"
+    )
+    if result.runs_not_rolled_up:
+        typer.echo(
+            f"kept {result.runs_not_rolled_up} finished run(s) past the row limit that the report roll-ups have not "
+            "counted yet: run `exile reports rebuild`, then prune again"
+        )
+
+
+@reports_app.command("rebuild")
+def rebuild_reports(
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs created from this day on: YYYY-MM-DD or an ISO datetime (UTC if no offset)."
+    ),
+) -> None:
+    """Recount the report roll-ups from the stored runs (after an upgrade, or to check them)."""
+    from app.reports.rollups import rebuild
+
+    start: datetime | None = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            typer.echo(f"error: --since '{since}' is not YYYY-MM-DD or an ISO datetime", err=True)
+            raise typer.Exit(2) from None
+        start = start if start.tzinfo is not None else start.replace(tzinfo=UTC)
+    counted = asyncio.run(_with_database(lambda sessions: rebuild(sessions, since=start)))
+    typer.echo(f"counted {counted} run(s) into the report roll-ups")
+
+
+async def _with_database(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run one piece of work with the configured database, then close its connections."""
+    from app.core.db import dispose_engine, get_session_factory
+
+    try:
+        return await work(get_session_factory())
     finally:
         await dispose_engine()
 

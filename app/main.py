@@ -20,6 +20,7 @@ from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
+from app.reports.retention import prune
 from app.runs.chunks import shutdown_pool, warm_pool
 from app.runs.executor import reap_stale_runs
 
@@ -49,6 +50,19 @@ async def _send_callbacks_forever() -> None:
         await asyncio.sleep(get_settings().run_reaper_interval_seconds)
 
 
+async def _prune_forever() -> None:
+    """Request runs past their project's retention lose their snapshots, then their rows (0 s: never here)."""
+    interval_seconds = get_settings().retention_interval_seconds
+    while interval_seconds > 0:
+        try:
+            pruned = await prune(get_session_factory())
+            if pruned.bodies_cleared or pruned.request_runs_deleted or pruned.runs_not_rolled_up:
+                logger.info("retention: %s", pruned)
+        except Exception:
+            logger.exception("pruning old runs failed")
+        await asyncio.sleep(interval_seconds)
+
+
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
@@ -56,10 +70,12 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(warm_pool)
     reaper = asyncio.ensure_future(_reap_forever())
     callbacks = asyncio.ensure_future(_send_callbacks_forever())
+    pruner = asyncio.ensure_future(_prune_forever())
     yield
     reaper.cancel()
     callbacks.cancel()
-    await asyncio.gather(reaper, callbacks, return_exceptions=True)
+    pruner.cancel()
+    await asyncio.gather(reaper, callbacks, pruner, return_exceptions=True)
     shutdown_pool()  # the processes that run sharded runs' chunks
     await dispose_engine()
 

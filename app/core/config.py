@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # How long the process that ended a run keeps retrying its callback itself (a Celery thread, the reaper's
     # loop) before leaving the later attempts to the sweep that runs every run_reaper_interval_seconds.
     callback_hold_seconds: float = Field(default=15.0, ge=0, le=3600)
+    # Projects' retention (app.reports.retention) is applied this often by the API process and by each Celery
+    # worker, and once at their start; 0 turns the periodic prune off (`exile prune` still works).
+    retention_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @property
     def executor(self) -> str:

@@ -37,6 +37,7 @@ async def get_project(project_id: PathId, session: SessionDep, principal: Curren
 async def update_project(
     project_id: PathId, body: ProjectUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> Project:
+    """Project admins rename it or set its retention (a snapshot limit above the row limit is a 422)."""
     project = await service.update_project(session, principal, project_id, body)
     await session.commit()
     return project

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.crud import apply_changes, check_version
-from app.core.errors import Forbidden
+from app.core.errors import Forbidden, InvalidInput
 from app.models import (
     ApiRequest,
     ApiRequestDataset,
@@ -46,10 +46,26 @@ async def create_project(session: AsyncSession, principal: Principal, data: Proj
 async def update_project(session: AsyncSession, principal: Principal, project_id: int, data: ProjectUpdate) -> Project:
     project = await get_project(session, principal, project_id, "manage")
     check_version(project, data.version, "project")
+    changes = data.changes()
+    _check_retention(project, changes)
     before = audit.snapshot(project)
-    apply_changes(project, data.changes())
+    apply_changes(project, changes)
     await audit.updated(session, principal, "project", project, before)
     return project
+
+
+def _check_retention(project: Project, changes: dict[str, Any]) -> None:
+    """Snapshots cannot outlive their rows: body days <= row days, judged on the values the patch leaves."""
+    body_days = changes.get("retention_body_days", project.retention_body_days)
+    row_days = changes.get("retention_row_days", project.retention_row_days)
+    if body_days is None or row_days is None or body_days <= row_days:
+        return
+    field = "retention_body_days" if "retention_body_days" in changes else "retention_row_days"
+    raise InvalidInput(
+        f"{field}: snapshots would be kept {body_days} days but their rows only {row_days}; "
+        "retention_body_days must be at most retention_row_days",
+        loc=["body", field],
+    )
 
 
 async def delete_project(session: AsyncSession, principal: Principal, project_id: int) -> None:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Coroutine
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 from celery.signals import worker_ready
@@ -20,6 +21,7 @@ from celery.signals import worker_ready
 from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
+from app.reports.retention import prune
 from app.runs.chunks import execute_chunk
 from app.runs.executor import execute_run, reap_stale_runs, worker_name
 from app.tasks.celery_app import celery_app
@@ -77,6 +79,13 @@ def resume_callbacks_task() -> int:
     return loop.run_until_complete(resume_pending(sessions))
 
 
+@celery_app.task(name="prune_task")
+def prune_task() -> dict[str, int]:
+    """Apply the projects' retention (app.reports.retention); what it did, as counts."""
+    loop, sessions = thread_database()
+    return asdict(loop.run_until_complete(prune(sessions)))
+
+
 @worker_ready.connect
 def _start_reaper(**_kwargs: object) -> None:
     """Workers also end runs whose executor died, so a deployment without an API process still heals."""
@@ -94,3 +103,23 @@ def _start_reaper(**_kwargs: object) -> None:
             time.sleep(get_settings().run_reaper_interval_seconds)
 
     threading.Thread(target=loop, name="exile-reaper", daemon=True).start()
+
+
+@worker_ready.connect
+def _start_pruner(**_kwargs: object) -> None:
+    """Workers apply retention too (at start, then every RETENTION_INTERVAL_SECONDS; 0: never here)."""
+    interval_seconds = get_settings().retention_interval_seconds
+    if interval_seconds <= 0:
+        return
+
+    def loop() -> None:
+        while True:
+            try:
+                counts = prune_task()
+                if counts["bodies_cleared"] or counts["request_runs_deleted"] or counts["runs_not_rolled_up"]:
+                    logger.info("retention: %s", counts)
+            except Exception:
+                logger.exception("pruning old runs failed")
+            time.sleep(interval_seconds)
+
+    threading.Thread(target=loop, name="exile-retention", daemon=True).start()
