@@ -13,6 +13,7 @@ from app.interop.router import router as interop_router
 from app.interop.router import schemas_router
 from app.members.router import router as members_router
 from app.projects.router import router as projects_router
+from app.reports.router import router as reports_router
 from app.runs.router import router as runs_router
 from app.scenarios.router import router as scenarios_router
 from app.tokens.router import router as tokens_router
@@ -34,6 +35,7 @@ for router in (
     interop_router,
     schemas_router,
     report_router,
+    reports_router,
     callbacks_router,
 ):
     api_router.include_router(router)

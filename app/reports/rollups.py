@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, false, select, update
+from sqlalchemy import Select, Table, delete, false, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -333,6 +333,17 @@ async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: date
                 )
             )
             await session.commit()
+        if start is not None:
+            # Older runs never counted (ended before the roll-ups existed) are added to their buckets: adding an
+            # uncounted run is always right, even where the raw rows of the others are gone.
+            async with session_factory() as session:
+                run_ids += list(
+                    await session.scalars(
+                        never_counted()
+                        .where(ScenarioRun.project_id == project_id, ScenarioRun.created_at < start)
+                        .order_by(ScenarioRun.finished_at, ScenarioRun.id)
+                    )
+                )
         for first in range(0, len(run_ids), REBUILD_BATCH):
             batch = run_ids[first : first + REBUILD_BATCH]
             async with session_factory() as session:
@@ -348,6 +359,6 @@ async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: date
     return counted
 
 
-def never_counted() -> Any:
+def never_counted() -> Select[Any]:
     """Finished runs not in the roll-ups (ended before they existed): `exile reports rebuild` counts them."""
     return select(ScenarioRun.id).where(ScenarioRun.status.in_(FINISHED), ScenarioRun.rolled_up == false())

@@ -1,0 +1,252 @@
+"""The SQL of the reports: roll-up sums, a run's final results, a window's failures. Nothing here reads more
+rows than its answer needs: trends and rankings read roll-ups, only clustering and comparison read raw rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.engine.statuses import FAILING, RunStatus
+from app.models import ApiRequest, ApiRequestRun, ReportRollup, ReportRollupDuration, ScenarioRun, TestScenario
+from app.reports.rollups import COUNTERS
+
+
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """What of a project the caller may not see (private scenarios and cases of others): left out everywhere."""
+
+    scenarios: tuple[int, ...] = ()
+    cases: tuple[int, ...] = ()
+
+    @property
+    def nothing(self) -> bool:
+        return not self.scenarios and not self.cases
+
+
+async def hidden_in(session: AsyncSession, principal: Principal, project_id: int) -> Hidden:
+    if principal.is_site_admin:
+        return Hidden()
+    scenarios = await session.scalars(
+        select(TestScenario.id).where(
+            TestScenario.project_id == project_id, not_(await principal.visible_filter(session, TestScenario))
+        )
+    )
+    cases = await session.scalars(
+        select(ApiRequest.id).where(
+            ApiRequest.project_id == project_id, not_(await principal.visible_filter(session, ApiRequest))
+        )
+    )
+    return Hidden(tuple(scenarios), tuple(cases))
+
+
+@dataclass(frozen=True, slots=True)
+class RollupFilter:
+    project_id: int
+    granularity: str
+    scope: str
+    start: datetime
+    end: datetime  # exclusive
+    scenario_id: int | None = None
+    case_id: int | None = None
+    environment_id: int | None = None
+    hidden: Hidden = Hidden()
+
+    def where(self, model: Any) -> list[ColumnElement[bool]]:
+        conditions = [
+            model.project_id == self.project_id,
+            model.granularity == self.granularity,
+            model.scope == self.scope,
+            model.bucket_start >= self.start,
+            model.bucket_start < self.end,
+        ]
+        for column, value in (
+            (model.scenario_key, self.scenario_id),
+            (model.case_key, self.case_id),
+            (model.environment_key, self.environment_id),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if self.hidden.scenarios:
+            conditions.append(model.scenario_key.not_in(self.hidden.scenarios))
+        if self.hidden.cases:
+            conditions.append(model.case_key.not_in(self.hidden.cases))
+        return conditions
+
+
+def rollup_sums_query(where: RollupFilter, group_by: Sequence[str]) -> Select[Any]:
+    groups = [getattr(ReportRollup, name) for name in group_by]
+    sums = [func.sum(getattr(ReportRollup, name)).label(name) for name in COUNTERS]
+    return select(*groups, *sums).where(*where.where(ReportRollup)).group_by(*groups)
+
+
+async def rollup_sums(session: AsyncSession, where: RollupFilter, group_by: Sequence[str]) -> list[dict[str, Any]]:
+    """Counter sums per group (e.g. per bucket_start, or per case_key)."""
+    rows = []
+    for row in await session.execute(rollup_sums_query(where, group_by)):
+        values = dict(row._mapping)
+        for name in COUNTERS:  # MySQL's SUM gives DECIMAL; PostgreSQL's gives NUMERIC for BIGINT
+            value = values[name]
+            values[name] = float(value or 0) if name == "duration_sum_ms" else int(value or 0)
+        rows.append(values)
+    return rows
+
+
+def histograms_query(where: RollupFilter, group_by: Sequence[str]) -> Select[Any]:
+    groups = [getattr(ReportRollupDuration, name) for name in group_by]
+    return (
+        select(*groups, ReportRollupDuration.bin, func.sum(ReportRollupDuration.count))
+        .where(*where.where(ReportRollupDuration))
+        .group_by(*groups, ReportRollupDuration.bin)
+    )
+
+
+async def histograms(
+    session: AsyncSession, where: RollupFilter, group_by: Sequence[str]
+) -> dict[tuple[Any, ...], dict[int, int]]:
+    """Duration histograms per group: {group values: {bin: count}}."""
+    statement = histograms_query(where, group_by)
+    found: dict[tuple[Any, ...], dict[int, int]] = defaultdict(dict)
+    for row in await session.execute(statement):
+        *group, bin_, count = row
+        found[tuple(group)][int(bin_)] = int(count)
+    return found
+
+
+# ---- raw rows ----------------------------------------------------------------------------------------------
+FINAL_RESULT_COLUMNS = (
+    ApiRequestRun.id,
+    ApiRequestRun.step_key,
+    ApiRequestRun.dataset_id,
+    ApiRequestRun.iteration,
+    ApiRequestRun.name,
+    ApiRequestRun.case_id,
+    ApiRequestRun.status,
+    ApiRequestRun.duration_ms,
+)
+
+
+def final_results_query(run_id: int) -> Any:
+    return (
+        select(*FINAL_RESULT_COLUMNS)
+        .where(ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True))
+        .order_by(ApiRequestRun.step_key, ApiRequestRun.iteration, ApiRequestRun.id)
+    )
+
+
+async def final_results(session: AsyncSession, run_id: int) -> list[Any]:
+    return list(await session.execute(final_results_query(run_id)))
+
+
+async def details(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[Any, Any]]:
+    """Response snapshots and assertion results of some request runs: {id: (response, assertions)}."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(ApiRequestRun.id, ApiRequestRun.response, ApiRequestRun.assertions).where(ApiRequestRun.id.in_(ids))
+    )
+    return {row.id: (row.response, row.assertions) for row in rows}
+
+
+async def last_passed_before(session: AsyncSession, run: ScenarioRun) -> ScenarioRun | None:
+    """The run a run is compared with by default: the last passed run of its scenario (or one-case run of
+    its case) in the same environment, started before it."""
+    same_subject = (
+        ScenarioRun.scenario_id == run.scenario_id
+        if run.scenario_id is not None
+        else and_(ScenarioRun.scenario_id.is_(None), ScenarioRun.case_id == run.case_id)
+    )
+    environment = (
+        ScenarioRun.environment_id.is_(None)
+        if run.environment_id is None
+        else ScenarioRun.environment_id == run.environment_id
+    )
+    return await session.scalar(last_passed_before_query(run.id, same_subject, environment))
+
+
+def last_passed_before_query(run_id: int, *where: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(ScenarioRun)
+        .where(*where, ScenarioRun.status == RunStatus.PASSED, ScenarioRun.id < run_id)
+        .order_by(ScenarioRun.id.desc())
+        .limit(1)
+    )
+
+
+def _visible_runs(project_id: int, hidden: Hidden) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [ScenarioRun.project_id == project_id]
+    if hidden.scenarios:
+        conditions.append(or_(ScenarioRun.scenario_id.is_(None), ScenarioRun.scenario_id.not_in(hidden.scenarios)))
+    if hidden.cases:
+        conditions.append(or_(ScenarioRun.case_id.is_(None), ScenarioRun.case_id.not_in(hidden.cases)))
+    return conditions
+
+
+def failures_query(
+    project_id: int, since: datetime, until: datetime, scenario_id: int | None, hidden: Hidden
+) -> Select[Any]:
+    """Every failed or errored attempt (retried ones too: a failure that passed on retry is a flaky one) of
+    the window's runs, with only the columns clustering reads."""
+    runs = _visible_runs(project_id, hidden)
+    runs += [ScenarioRun.created_at >= since, ScenarioRun.created_at < until]
+    if scenario_id is not None:
+        runs.append(ScenarioRun.scenario_id == scenario_id)
+    step_case: ColumnElement[bool] = (
+        or_(ApiRequestRun.case_id.is_(None), ApiRequestRun.case_id.not_in(hidden.cases)) if hidden.cases else true()
+    )
+    return (
+        select(
+            ApiRequestRun.id,
+            ApiRequestRun.scenario_run_id,
+            ScenarioRun.scenario_id,
+            ApiRequestRun.case_id,
+            ApiRequestRun.step_key,
+            ApiRequestRun.status,
+            ApiRequestRun.response["status"].as_integer(),
+            ApiRequestRun.error,
+            ApiRequestRun.assertions,
+            ApiRequestRun.started_at,
+            ApiRequestRun.is_final,
+        )
+        .join(ScenarioRun, ScenarioRun.id == ApiRequestRun.scenario_run_id)
+        .where(*runs, ApiRequestRun.status.in_(FAILING), step_case)
+    )
+
+
+async def last_passed_at(session: AsyncSession, project_id: int, scenario_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each scenario last ran fully green."""
+    if not scenario_ids:
+        return {}
+    rows = await session.execute(
+        select(ScenarioRun.scenario_id, func.max(ScenarioRun.finished_at))
+        .where(
+            ScenarioRun.project_id == project_id,
+            ScenarioRun.scenario_id.in_(scenario_ids),
+            ScenarioRun.status == RunStatus.PASSED,
+        )
+        .group_by(ScenarioRun.scenario_id)
+    )
+    return {int(scenario_id): at for scenario_id, at in rows if at is not None and scenario_id is not None}
+
+
+async def latest_runs(session: AsyncSession, project_id: int, hidden: Hidden) -> list[ScenarioRun]:
+    """The latest run of each scenario of the project."""
+    latest = (
+        select(func.max(ScenarioRun.id))
+        .where(*_visible_runs(project_id, hidden), ScenarioRun.scenario_id.is_not(None))
+        .group_by(ScenarioRun.scenario_id)
+    )
+    return list(await session.scalars(select(ScenarioRun).where(ScenarioRun.id.in_(latest))))
+
+
+async def names(session: AsyncSession, model: Any, ids: Sequence[int]) -> dict[int, str]:
+    wanted = [i for i in set(ids) if i]
+    if not wanted:
+        return {}
+    return {row.id: row.name for row in await session.execute(select(model.id, model.name).where(model.id.in_(wanted)))}
