@@ -85,4 +85,3 @@ class FailureClusterLabel(Base):
     ticket_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-

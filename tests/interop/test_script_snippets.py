@@ -37,8 +37,7 @@ UNSUPPORTED_REASON = re.compile(
 )
 
 # Exile differs from Newman here: bugs for the JS runtime / Python side, the expectation stays Newman's.
-KNOWN_MISMATCHES = {
-}
+KNOWN_MISMATCHES = {}
 
 
 def _verdict(passed: bool, message: str | None) -> str:
