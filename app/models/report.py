@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, UTCDateTime
@@ -46,7 +46,8 @@ class ReportRollup(Base):
     # Final results whose pass/fail differs from the same step, row and iteration in the run before.
     flips: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     compared: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    duration_sum_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    # Whole microseconds: integer sums are the same in whatever order runs are added (float sums are not).
+    duration_sum_us: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     duration_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 

@@ -93,7 +93,7 @@ async def rollup_sums(session: AsyncSession, where: RollupFilter, group_by: Sequ
         values = dict(row._mapping)
         for name in COUNTERS:  # MySQL's SUM gives DECIMAL; PostgreSQL's gives NUMERIC for BIGINT
             value = values[name]
-            values[name] = float(value or 0) if name == "duration_sum_ms" else int(value or 0)
+            values[name] = int(value or 0)
         rows.append(values)
     return rows
 

@@ -31,7 +31,7 @@ from app.models.report import ROLLUP_KEY
 GRANULARITIES = ("hour", "day")
 RUN_COUNTERS = tuple(f"runs_{status}" for status in FINISHED)
 REQUEST_COUNTERS = (*(f"requests_{status}" for status in ResultStatus), "requests_flaky")
-COUNTERS = (*RUN_COUNTERS, *REQUEST_COUNTERS, "flips", "compared", "duration_sum_ms", "duration_count")
+COUNTERS = (*RUN_COUNTERS, *REQUEST_COUNTERS, "flips", "compared", "duration_sum_us", "duration_count")
 # Eight bins per doubling: a bin's middle is within 4.5 % of every duration in it.
 BINS_PER_DOUBLING = 8
 MAX_BIN = 32_000
@@ -116,7 +116,7 @@ def _passed(status: str) -> bool | None:
 
 def rollup_rows(
     run: RunFacts, results: Sequence[ResultFacts], previous: Sequence[ResultFacts] | None
-) -> tuple[dict[Key, dict[str, float]], dict[tuple[Key, int], int]]:
+) -> tuple[dict[Key, dict[str, int]], dict[tuple[Key, int], int]]:
     """What one run adds: counters per roll-up key and histogram counts per (key, bin). Pure, so the run's
     end and a rebuild cannot disagree."""
     before = (
@@ -125,7 +125,7 @@ def rollup_rows(
     scenario_key = run.scenario_id or 0
     environment_key = run.environment_id or 0
     run_case_key = (run.case_id or 0) if run.kind == "case" else 0
-    counters: dict[Key, dict[str, float]] = {}
+    counters: dict[Key, dict[str, int]] = {}
     histograms: dict[tuple[Key, int], int] = defaultdict(int)
 
     def add(key: Key, result: ResultFacts | None) -> None:
@@ -140,7 +140,7 @@ def rollup_rows(
         if result.flaky:
             row["requests_flaky"] += 1
         if result.status != ResultStatus.SKIPPED:
-            row["duration_sum_ms"] += result.duration_ms
+            row["duration_sum_us"] += round(result.duration_ms * 1000)
             row["duration_count"] += 1
             histograms[(key, duration_bin(result.duration_ms))] += 1
         now_passed = _passed(result.status)
@@ -224,7 +224,7 @@ async def _count_runs(session: AsyncSession, run_ids: Sequence[int]) -> None:
         .order_by(ApiRequestRun.id)
     ):
         results[row[0]].append(ResultFacts(*row[1:]))
-    counters: dict[Key, dict[str, float]] = {}
+    counters: dict[Key, dict[str, int]] = {}
     histograms: dict[tuple[Key, int], int] = defaultdict(int)
     for run in runs:
         before = results.get(previous[run.id], []) if run.id in previous else None
@@ -239,7 +239,7 @@ async def _count_runs(session: AsyncSession, run_ids: Sequence[int]) -> None:
 
 
 async def _upsert(
-    session: AsyncSession, counters: dict[Key, dict[str, float]], histograms: dict[tuple[Key, int], int]
+    session: AsyncSession, counters: dict[Key, dict[str, int]], histograms: dict[tuple[Key, int], int]
 ) -> None:
     dialect = session.get_bind().dialect.name
     # Sorted: concurrent ends touching the same keys take their row locks in one order (no deadlock).

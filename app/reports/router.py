@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, field_validator
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.db import SessionDep
@@ -77,9 +77,20 @@ async def failure_clusters(
     )
 
 
+TICKET_URL_MAX = 2048
+
+
 class ClusterLabelSet(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     ticket_url: HttpUrl | None = Field(default=None, description="A link to the ticket tracking the cause.")
+
+    @field_validator("ticket_url")
+    @classmethod
+    def _fits_the_column(cls, url: HttpUrl | None) -> HttpUrl | None:
+        # Checked after normalisation: punycode and percent-encoding can make the stored form longer than the input.
+        if url is not None and len(str(url)) > TICKET_URL_MAX:
+            raise ValueError(f"must be at most {TICKET_URL_MAX} characters once normalised")
+        return url
 
 
 @router.put(

@@ -90,7 +90,7 @@ def _rates(row: dict[str, Any]) -> dict[str, Any]:
             "flaky": flaky,
         },
         "pass_rate": round(passed / decided, 4) if decided else None,
-        "mean_ms": round(float(row.get("duration_sum_ms") or 0) / count, 1) if count else None,
+        "mean_ms": round(int(row.get("duration_sum_us") or 0) / count / 1000, 1) if count else None,
     }
 
 

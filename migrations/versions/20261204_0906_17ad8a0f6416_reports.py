@@ -103,7 +103,7 @@ def upgrade() -> None:
         sa.Column("requests_flaky", sa.Integer(), nullable=False),
         sa.Column("flips", sa.Integer(), nullable=False),
         sa.Column("compared", sa.Integer(), nullable=False),
-        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
+        sa.Column("duration_sum_us", sa.BigInteger(), nullable=False),
         sa.Column("duration_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_report_rollups_project_id_projects"), ondelete="CASCADE"

@@ -258,6 +258,9 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     for url, params, field in refused:
         body = assert_error(await api.get(url, params=params), 422)
         assert field in str(body), (url, params, body)
+    too_long = {"ticket_url": "https://tracker.example/" + "t" * 2100}
+    body = assert_error(await api.put(f"{path}/failure-clusters/0123456789abcdef", json=too_long), 422)
+    assert "ticket_url" in str(body)
     for url in (
         f"{API}/projects/999999/trends",
         f"{API}/projects/999999/dashboard",

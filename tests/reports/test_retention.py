@@ -220,7 +220,7 @@ async def test_report_rollups_are_never_pruned(api):
     bucket = (now - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
     key = {"project_id": proj["id"], "granularity": "day", "bucket_start": bucket, "scope": "run"}
     async with get_session_factory()() as session:
-        session.add(ReportRollup(**key, runs_passed=1, requests_failed=2, duration_sum_ms=25.0, duration_count=2))
+        session.add(ReportRollup(**key, runs_passed=1, requests_failed=2, duration_sum_us=25_000, duration_count=2))
         session.add(ReportRollupDuration(**key, bin=30, count=2))
         await session.commit()
 
