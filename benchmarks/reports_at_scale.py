@@ -49,6 +49,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
 
+from app.engine.checks import check_result  # noqa: E402
 from benchmarks.exile_runs import migrate_quietly  # noqa: E402
 
 DATABASE = "exile_reports_bench"
@@ -273,18 +274,6 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _check(source: str, expression: str | None, op: str, expected: Any, actual: Any, passed: bool, message: str):
-    return {
-        "source": source,
-        "expression": expression,
-        "op": op,
-        "expected": expected,
-        "actual": actual,
-        "passed": passed,
-        "message": message,
-    }
-
-
 def _show(value: Any) -> str:
     return f"'{value}'" if isinstance(value, str) else repr(value)
 
@@ -377,7 +366,7 @@ def run_rows(project: Project, plan: RunPlan) -> tuple[tuple[Any, ...], list[tup
         }
         if body is not None:
             request["size"] = len(body)
-        checks = [_check("status_code", None, "eq", 200, 200, True, "status_code eq 200")]
+        checks = [check_result("status_code", None, "eq", 200, 200, True, "status_code eq 200")]
         error = response = None
         if cause is not None and cause.status == "error":
             error = f"{step.name}: {cause.text.format_map(fields)}"
@@ -387,12 +376,14 @@ def run_rows(project: Project, plan: RunPlan) -> tuple[tuple[Any, ...], list[tup
             http = 200 if cause is None else (cause.http or 200)
             if cause is None:
                 payload: Any = {"code": 0, "data": {"id": fields["id"], "ref": fields["order"], "status": "OK"}}
-                checks.append(_check("body", "$.code", "eq", 0, 0, True, "body $.code eq 0"))
+                checks.append(check_result("body", "$.code", "eq", 0, 0, True, "body $.code eq 0"))
             elif cause.source == "status_code":
                 said = cause.text.format_map(fields)
                 payload = {"error": {"code": f"http_{http}", "message": said}}
                 checks = [
-                    _check("status_code", None, "eq", 200, http, False, f"status_code: expected eq 200, got {http}")
+                    check_result(
+                        "status_code", None, "eq", 200, http, False, f"status_code: expected eq 200, got {http}"
+                    )
                 ]
                 error = f"{step.name}: status_code: expected eq 200, got {http} ({said})"
             else:
@@ -405,7 +396,7 @@ def run_rows(project: Project, plan: RunPlan) -> tuple[tuple[Any, ...], list[tup
                     actual = _number(cause.actual.format_map(fields))
                     message = f"{where}: expected {cause.op.replace('_', ' ')} {_show(expected)}, got {_show(actual)}"
                 checks.append(
-                    _check(cause.source or "body", cause.expression, cause.op, expected, actual, False, message)
+                    check_result(cause.source or "body", cause.expression, cause.op, expected, actual, False, message)
                 )
                 payload = {"code": 0, "data": {"id": fields["id"], "ref": fields["order"], "note": said}}
                 error = f"{step.name}: {message} ({said})"

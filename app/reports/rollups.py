@@ -11,9 +11,11 @@ that counts a run at its end counts it there, so both give identical rows (a tes
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -208,12 +210,38 @@ def previous_run_query(run: RunFacts) -> Any:
     )
 
 
-async def _count_runs(session: AsyncSession, run_ids: Sequence[int]) -> None:
+async def previous_runs(session: AsyncSession, project_id: int) -> dict[int, int]:
+    """`previous_run_query` for every run of a project at once (a rebuild would otherwise ask it per run)."""
+    groups: dict[tuple[int | None, int | None], tuple[list[datetime], list[int]]] = {}
+    previous: dict[int, int] = {}
+    rows = await session.execute(
+        select(ScenarioRun.id, ScenarioRun.scenario_id, ScenarioRun.environment_id, ScenarioRun.finished_at)
+        .where(
+            ScenarioRun.project_id == project_id,
+            ScenarioRun.scenario_id.is_not(None),
+            ScenarioRun.status.in_(COMPARABLE),
+            ScenarioRun.finished_at.is_not(None),
+        )
+        .order_by(ScenarioRun.finished_at, ScenarioRun.id)
+    )
+    for run_id, scenario_id, environment_id, finished in rows:
+        finished_at = cast(datetime, finished)  # not None: filtered above
+        times, ids = groups.setdefault((scenario_id, environment_id), ([], []))
+        before = bisect.bisect_left(times, finished_at) - 1  # the last one that finished strictly earlier
+        if before >= 0:
+            previous[run_id] = ids[before]
+        times.append(finished_at)
+        ids.append(run_id)
+    return previous
+
+
+async def _count_runs(session: AsyncSession, run_ids: Sequence[int], known: dict[int, int] | None = None) -> None:
+    """Add runs to the roll-ups; `known` maps runs to their previous ones when the caller has them all."""
     runs = [RunFacts(*row) for row in await session.execute(select(*_RUN_COLUMNS).where(ScenarioRun.id.in_(run_ids)))]
     previous: dict[int, int] = {}
     for run in runs:
         if run.scenario_id is not None and run.status in COMPARABLE and run.finished_at is not None:
-            found = await session.scalar(previous_run_query(run))
+            found = known.get(run.id) if known is not None else await session.scalar(previous_run_query(run))
             if found is not None:
                 previous[run.id] = found
     wanted = {run.id for run in runs} | set(previous.values())
@@ -252,18 +280,23 @@ async def _upsert(
         (ReportRollup, counter_rows, COUNTERS),
         (ReportRollupDuration, histogram_rows, ("count",)),
     ):
-        table = cast(Table, model.__table__)
+        if not rows:
+            continue
+        # One statement executed over many rows: compiled once and cached (a multi-VALUES statement is compiled
+        # anew for each batch, which cost more than the database's work), sent by the driver's executemany.
+        statement = _adding_upsert(dialect, cast(Table, model.__table__), added)
         for start in range(0, len(rows), UPSERT_ROWS):
-            await session.execute(_adding_upsert(dialect, table, rows[start : start + UPSERT_ROWS], added))
+            await session.execute(statement, rows[start : start + UPSERT_ROWS])
 
 
-def _adding_upsert(dialect: str, table: Table, rows: list[dict[str, Any]], added: Iterable[str]) -> Any:
+@functools.cache
+def _adding_upsert(dialect: str, table: Table, added: tuple[str, ...]) -> Any:
     key = [*ROLLUP_KEY, "bin"] if "bin" in table.c else list(ROLLUP_KEY)
     if dialect in ("mysql", "mariadb"):
-        on_mysql = mysql_insert(table).values(rows)
+        on_mysql = mysql_insert(table)
         return on_mysql.on_duplicate_key_update({c: table.c[c] + on_mysql.inserted[c] for c in added})
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(rows)
+    statement = insert(table)
     return statement.on_conflict_do_update(
         index_elements=[table.c[c] for c in key], set_={c: table.c[c] + statement.excluded[c] for c in added}
     )
@@ -332,6 +365,7 @@ async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: date
                     .order_by(ScenarioRun.finished_at, ScenarioRun.id)
                 )
             )
+            known = await previous_runs(session, project_id)
             await session.commit()
         if start is not None:
             # Older runs never counted (ended before the roll-ups existed) are added to their buckets: adding an
@@ -353,7 +387,7 @@ async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: date
                     .values(rolled_up=True)
                     .execution_options(synchronize_session=False)
                 )
-                await _count_runs(session, batch)
+                await _count_runs(session, batch, known)
                 await session.commit()
             counted += len(batch)
     return counted
