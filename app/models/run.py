@@ -113,7 +113,8 @@ class ApiRequestRun(Base):
         Index("ix_api_request_runs_scenario_run_id_status", "scenario_run_id", "status"),
         # A run's steps side by side with another run's (compare), and a case's history page by page.
         Index("ix_api_request_runs_run_step", "scenario_run_id", "step_key", "iteration", "id"),
-        Index("ix_api_request_runs_case_id_id", "case_id", "id"),
+        # scenario_run_id last: counting a case's history under the visibility filter reads the index only.
+        Index("ix_api_request_runs_case_id_id", "case_id", "id", "scenario_run_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, String, and_, func, not_, or_, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.engine.statuses import FAILING, RunStatus
 from app.models import ApiRequest, ApiRequestRun, ReportRollup, ReportRollupDuration, ScenarioRun, TestScenario
-from app.reports.rollups import COUNTERS
+from app.reports.rollups import COUNTERS, covering
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ async def hidden_in(session: AsyncSession, principal: Principal, project_id: int
 @dataclass(frozen=True, slots=True)
 class RollupFilter:
     project_id: int
-    granularity: str
+    granularity: str  # hour | day | week, or "days": a day-aligned range summed from weeks and days
     scope: str
     start: datetime
     end: datetime  # exclusive
@@ -59,13 +59,22 @@ class RollupFilter:
     hidden: Hidden = Hidden()
 
     def where(self, model: Any) -> list[ColumnElement[bool]]:
-        conditions = [
-            model.project_id == self.project_id,
-            model.granularity == self.granularity,
-            model.scope == self.scope,
-            model.bucket_start >= self.start,
-            model.bucket_start < self.end,
-        ]
+        conditions = [model.project_id == self.project_id, model.scope == self.scope]
+        if self.granularity == "days":  # a day-aligned range, read as whole weeks and the days at its edges
+            conditions.append(
+                or_(
+                    *(
+                        and_(model.granularity == granularity, model.bucket_start >= lo, model.bucket_start < hi)
+                        for granularity, lo, hi in covering(self.start, self.end)
+                    )
+                )
+            )
+        else:
+            conditions += [
+                model.granularity == self.granularity,
+                model.bucket_start >= self.start,
+                model.bucket_start < self.end,
+            ]
         for column, value in (
             (model.scenario_key, self.scenario_id),
             (model.case_key, self.case_id),
@@ -117,6 +126,23 @@ async def histograms(
         *group, bin_, count = row
         found[tuple(group)][int(bin_)] = int(count)
     return found
+
+
+async def passes_by_hour(
+    session: AsyncSession, where: RollupFilter, case_ids: Sequence[int]
+) -> list[tuple[datetime, int, int, int]]:
+    """Passed results per (hour, scenario, case) of these cases, hours with none left out."""
+    rows = await session.execute(
+        select(
+            ReportRollup.bucket_start,
+            ReportRollup.scenario_key,
+            ReportRollup.case_key,
+            func.sum(ReportRollup.requests_passed),
+        )
+        .where(*where.where(ReportRollup), ReportRollup.case_key.in_(case_ids), ReportRollup.requests_passed > 0)
+        .group_by(ReportRollup.bucket_start, ReportRollup.scenario_key, ReportRollup.case_key)
+    )
+    return [(moment.astimezone(UTC), scenario, case, int(count or 0)) for moment, scenario, case, count in rows]
 
 
 # ---- raw rows ----------------------------------------------------------------------------------------------
@@ -207,7 +233,7 @@ def failures_query(
             ScenarioRun.scenario_id,
             ApiRequestRun.case_id,
             ApiRequestRun.step_key,
-            ApiRequestRun.status,
+            type_coerce(ApiRequestRun.status, String),  # the plain value: no enum built per row
             ApiRequestRun.response["status"].as_integer(),
             ApiRequestRun.error,
             ApiRequestRun.assertions,

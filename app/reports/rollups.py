@@ -30,7 +30,8 @@ from app.engine.statuses import FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, Project, ReportRollup, ReportRollupDuration, ScenarioRun
 from app.models.report import ROLLUP_KEY
 
-GRANULARITIES = ("hour", "day")
+# Weeks (ISO, Monday) let a month-long report read 4 week rows per key and a few day rows at its edges.
+GRANULARITIES = ("hour", "day", "week")
 RUN_COUNTERS = tuple(f"runs_{status}" for status in FINISHED)
 REQUEST_COUNTERS = (*(f"requests_{status}" for status in ResultStatus), "requests_flaky")
 COUNTERS = (*RUN_COUNTERS, *REQUEST_COUNTERS, "flips", "compared", "duration_sum_us", "duration_count")
@@ -43,6 +44,16 @@ REBUILD_BATCH = 200
 UPSERT_ROWS = 400
 
 Key = tuple[int, str, datetime, str, int, int, int]
+
+
+def covering(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Day-aligned [start, end) as (granularity, from, to) pieces: whole weeks as week rows, the edges as days."""
+    first_week = bucket_start(start + timedelta(days=6), "week")
+    last_week = bucket_start(end, "week")
+    if first_week >= last_week:
+        return [("day", start, end)]
+    pieces = [("day", start, first_week), ("week", first_week, last_week), ("day", last_week, end)]
+    return [(granularity, lo, hi) for granularity, lo, hi in pieces if lo < hi]
 
 
 def bucket_start(moment: datetime, granularity: str) -> datetime:
@@ -342,9 +353,11 @@ async def rebuild(session_factory: async_sessionmaker[AsyncSession], since: date
     async with session_factory() as session:
         projects = list(await session.execute(select(Project.id, Project.rows_pruned_before)))
     for project_id, pruned_before in projects:
-        starts = [bucket_start(since, "day")] if since is not None else []
+        # Week-aligned, so no week row holds runs from both sides of the start: down from `since` (recounting a
+        # few more days), up from the prune boundary (whose earlier runs are gone and cannot be recounted).
+        starts = [bucket_start(since, "week")] if since is not None else []
         if pruned_before is not None:
-            starts.append(bucket_start(pruned_before, "day") + timedelta(days=1))
+            starts.append(bucket_start(bucket_start(pruned_before, "day") + timedelta(days=7), "week"))
         start = max(starts) if starts else None
         async with session_factory() as session:
             window = [ScenarioRun.project_id == project_id]

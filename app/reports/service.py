@@ -53,8 +53,8 @@ class Window:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
+    if moment is None or moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -136,10 +136,9 @@ async def trends(
     if (scenario_id in hidden.scenarios) or (case_id in hidden.cases):
         raise NotFound(f"{'scenario' if scenario_id in hidden.scenarios else 'case'} not found in project {project_id}")
     first = bucket_start(span.since, bucket)
-    granularity = "hour" if bucket == "hour" else "day"
     where = RollupFilter(
         project_id=project_id,
-        granularity=granularity,
+        granularity=bucket,
         scope="case" if case_id is not None else "run",
         start=first,
         end=span.until,
@@ -317,8 +316,10 @@ async def _failures(
 ) -> tuple[list[Failure], set[int]]:
     """The window's failures, and the ids of those that were retried attempts (not the step's final result)."""
     failures, retried = [], set()
-    result = await session.stream(repository.failures_query(project_id, span.since, span.until, scenario_id, hidden))
-    async for row in result:
+    # Fetched whole (bounded by the window): streaming row by row cost a greenlet switch per row.
+    for row in (
+        await session.execute(repository.failures_query(project_id, span.since, span.until, scenario_id, hidden))
+    ).all():
         failures.append(
             Failure(
                 request_run_id=row[0],
@@ -338,18 +339,34 @@ async def _failures(
     return failures, retried
 
 
-async def _passes_between(session: AsyncSession, project_id: int, cluster: Cluster, hidden: Hidden) -> int:
-    """Passed results of the cluster's cases in its scenarios between its first and last failure (hourly)."""
-    start = bucket_start(cluster.first_seen, "hour") + timedelta(hours=1)
-    end = bucket_start(cluster.last_seen, "hour")
-    if end <= start or not cluster.case_ids:
-        return 0
-    passed = 0
-    for case_id in cluster.case_ids[:20]:
-        where = RollupFilter(project_id, "hour", "case", start, end, case_id=case_id, hidden=hidden)
-        for row in await repository.rollup_sums(session, where, ["scenario_key"]):
-            if not cluster.scenario_ids or row["scenario_key"] in cluster.scenario_ids:
-                passed += int(row["requests_passed"] or 0)
+async def _passes_between(
+    session: AsyncSession, project_id: int, clusters: list[Cluster], hidden: Hidden
+) -> dict[str, int]:
+    """Per cluster: passed results of its cases in its scenarios between its first and last failure (hourly).
+
+    One query for all clusters: the hourly case roll-ups of their cases over the span of all of them."""
+    spans = {}
+    for cluster in clusters:
+        start = bucket_start(cluster.first_seen, "hour") + timedelta(hours=1)
+        end = bucket_start(cluster.last_seen, "hour")
+        if end > start and cluster.case_ids:
+            spans[cluster.key] = (start, end, set(cluster.case_ids[:20]), set(cluster.scenario_ids))
+    if not spans:
+        return {}
+    case_ids = sorted(set().union(*(cases for _, _, cases, _ in spans.values())))
+    where = RollupFilter(
+        project_id,
+        "hour",
+        "case",
+        min(start for start, *_ in spans.values()),
+        max(end for _, end, *_ in spans.values()),
+        hidden=hidden,
+    )
+    passed: dict[str, int] = defaultdict(int)
+    for moment, scenario_key, case_key, count in await repository.passes_by_hour(session, where, case_ids):
+        for key, (start, end, cases, scenarios) in spans.items():
+            if start <= moment < end and case_key in cases and (not scenarios or scenario_key in scenarios):
+                passed[key] += int(count or 0)
     return passed
 
 
@@ -387,9 +404,10 @@ async def _clusters(
             )
         )
     }
+    passes = await _passes_between(session, project_id, clusters[:limit], hidden)
     out = []
     for cluster in clusters[:limit]:
-        label = await _label(session, project_id, cluster, members, retried, green, hidden)
+        label = _label(cluster, members, retried, green, passes.get(cluster.key, 0))
         given = labels.get(cluster.key)
         out.append(
             {
@@ -419,21 +437,15 @@ async def _clusters(
     }
 
 
-async def _label(
-    session: AsyncSession,
-    project_id: int,
-    cluster: Cluster,
-    members: dict[int, Failure],
-    retried: set[int],
-    green: dict[int, datetime],
-    hidden: Hidden,
+def _label(
+    cluster: Cluster, members: dict[int, Failure], retried: set[int], green: dict[int, datetime], passes_between: int
 ) -> str:
     """flaky: most of it passed on a retry, or its steps passed between its failures; new: it first showed
     after its scenarios' last fully passed run; else known."""
     ids = cluster.member_ids
     if ids and sum(1 for i in ids if i in retried) * 2 >= len(ids):
         return "flaky"
-    if await _passes_between(session, project_id, cluster, hidden):
+    if passes_between:
         return "flaky"
     last_green = [green[s] for s in cluster.scenario_ids if s in green]
     if last_green and cluster.first_seen > max(last_green):
@@ -487,7 +499,7 @@ async def flaky(
 async def _flaky_items(
     session: AsyncSession, project_id: int, span: Window, hidden: Hidden, limit: int
 ) -> list[dict[str, Any]]:
-    where = RollupFilter(project_id, "day", "case", bucket_start(span.since, "day"), span.until, hidden=hidden)
+    where = RollupFilter(project_id, "days", "case", bucket_start(span.since, "day"), span.until, hidden=hidden)
     rows = await repository.rollup_sums(session, where, ["scenario_key", "case_key"])
     items: list[dict[str, Any]] = []
     for row in rows:
@@ -564,7 +576,7 @@ async def hotspots(
 async def _case_figures(
     session: AsyncSession, project_id: int, span: Window, hidden: Hidden
 ) -> dict[int, dict[str, Any]]:
-    where = RollupFilter(project_id, "day", "case", bucket_start(span.since, "day"), span.until, hidden=hidden)
+    where = RollupFilter(project_id, "days", "case", bucket_start(span.since, "day"), span.until, hidden=hidden)
     histograms = await repository.histograms(session, where, ["case_key"])
     figures = {}
     for row in await repository.rollup_sums(session, where, ["case_key"]):
@@ -585,7 +597,7 @@ async def dashboard(session: AsyncSession, principal: Principal, project_id: int
     hidden = await repository.hidden_in(session, principal, project_id)
     now = utcnow()
     day_rows = RollupFilter(
-        project_id, "day", "run", datetime(1970, 1, 1, tzinfo=UTC), now + timedelta(days=1), hidden=hidden
+        project_id, "days", "run", datetime(1970, 1, 1, tzinfo=UTC), now + timedelta(days=1), hidden=hidden
     )
     totals: dict[str, Any] = {}
     for row in await repository.rollup_sums(session, day_rows, []):
@@ -594,7 +606,7 @@ async def dashboard(session: AsyncSession, principal: Principal, project_id: int
     async def pass_rate(days: int) -> dict[str, Any]:
         where = RollupFilter(
             project_id,
-            "day",
+            "days",
             "run",
             bucket_start(now - timedelta(days=days), "day"),
             now + timedelta(days=1),

@@ -128,7 +128,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("api_request_runs", schema=None) as batch_op:
         # The new index first: MySQL keeps an index on a foreign key's column and refuses to drop its last one.
-        batch_op.create_index("ix_api_request_runs_case_id_id", ["case_id", "id"], unique=False)
+        batch_op.create_index("ix_api_request_runs_case_id_id", ["case_id", "id", "scenario_run_id"], unique=False)
         batch_op.drop_index(batch_op.f("ix_api_request_runs_case_id"))
         batch_op.create_index(
             "ix_api_request_runs_run_step", ["scenario_run_id", "step_key", "iteration", "id"], unique=False

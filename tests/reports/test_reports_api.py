@@ -15,6 +15,8 @@ from sqlalchemy import delete, select, update
 
 from app.core.db import get_session_factory
 from app.models import Base, ReportRollup, ReportRollupDuration, ScenarioRun
+from app.reports import repository
+from app.reports.repository import RollupFilter
 from app.reports.rollups import rebuild
 from tests.conftest import assert_error, bearer, count_rows
 from tests.factories import create, project
@@ -114,6 +116,16 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
 
     incremental = await _rollup_rows()
     assert incremental, "each run's end wrote its roll-ups"
+    # Weeks and days count the same runs: a range read as whole weeks plus edge days equals its day rows.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = datetime.now(UTC) + timedelta(days=1)
+    async with get_session_factory()() as session:
+        for scope in ("run", "case"):
+            by_days = await repository.rollup_sums(session, RollupFilter(ids["project"], "day", scope, start, end), [])
+            by_weeks = await repository.rollup_sums(
+                session, RollupFilter(ids["project"], "days", scope, start, end), []
+            )
+            assert by_weeks == by_days and by_days[0]["duration_count"] > 0
     assert await rebuild(get_session_factory()) == 5
     assert await _rollup_rows() == incremental
     # Runs that ended before the roll-ups existed (never counted) are added even before a rebuild's window.
