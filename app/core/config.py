@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     # Projects' retention (app.reports.retention) is applied this often by the API process and by each Celery
     # worker, and once at their start; 0 turns the periodic prune off (`exile prune` still works).
     retention_interval_seconds: float = Field(default=3600.0, ge=0)
+    # AI assistance (app.ai, docs/ai.md): an OpenAI-compatible chat-completions API. Off unless ai_base_url and
+    # ai_model are set AND a project's admin turns it on (projects.ai_enabled); every feature also works without.
+    ai_base_url: str | None = None
+    ai_api_key: str | None = None
+    ai_model: str | None = None
+    ai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    ai_retries: int = Field(default=2, ge=0, le=10)
+    # Tokens (prompt + completion) a project may spend per calendar month (UTC); a project's own
+    # ai_monthly_token_budget overrides it. 0: no limit.
+    ai_monthly_token_budget: int = Field(default=1_000_000, ge=0)
+
+    @property
+    def ai_configured(self) -> bool:
+        return bool(self.ai_base_url and self.ai_model)
 
     @property
     def executor(self) -> str:

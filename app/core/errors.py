@@ -102,7 +102,8 @@ ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state: a stale `version`, a duplicate, or a record in use.",
     413: "The request body is larger than the server accepts.",
     422: "Invalid input: `details` names each field (and list index) and what is wrong.",
-    429: "Too many attempts: wait for the time the message (and `Retry-After`) gives.",
+    429: "Too many attempts (or the project's AI token budget is spent): the message says which and until when.",
+    502: "The AI model's API gave no answer, or an answer that was refused (invalid or unsafe); nothing was stored.",
     503: "The database (or the run broker) did not answer; nothing was saved.",
 }
 

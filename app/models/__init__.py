@@ -1,5 +1,6 @@
 """Every ORM model, imported here so that Alembic and the app see one metadata."""
 
+from app.models.ai import AiInteraction, AiProposal
 from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.callback import CallbackDelivery, ProjectCallbackSecret
@@ -12,6 +13,8 @@ from app.models.team import ApiToken, LoginThrottle, ProjectMember
 from app.models.user import User
 
 __all__ = [
+    "AiInteraction",
+    "AiProposal",
     "ApiRequest",
     "ApiRequestDataset",
     "ApiRequestRun",

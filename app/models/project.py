@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import (
@@ -33,6 +33,10 @@ class Project(VersionedMixin, TimestampMixin, Base):
     # How far pruning has gone, so reports can say their raw rows are gone.
     bodies_pruned_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     rows_pruned_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # AI assistance (app.ai): off until a project admin turns it on (and the server has a model configured);
+    # tokens per calendar month, None: the server's AI_MONTHLY_TOKEN_BUDGET.
+    ai_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    ai_monthly_token_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Environment(VersionedMixin, TimestampMixin, Base):

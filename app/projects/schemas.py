@@ -19,18 +19,29 @@ ROW_DAYS_HELP = (
 )
 
 
+AI_ENABLED_HELP = (
+    "AI assistance with the server's model (docs/ai.md): off until a project admin turns it on. Without it every "
+    "AI feature still works by its deterministic method."
+)
+AI_BUDGET_HELP = "Model tokens this project may spend per calendar month (null: the server's AI_MONTHLY_TOKEN_BUDGET)."
+
+
 class ProjectCreate(InputModel):
     name: Name
     description: Description = ""
 
 
 class ProjectUpdate(PatchModel):
-    nullable_fields: ClassVar[frozenset[str]] = frozenset({"retention_body_days", "retention_row_days"})
+    nullable_fields: ClassVar[frozenset[str]] = frozenset(
+        {"retention_body_days", "retention_row_days", "ai_monthly_token_budget"}
+    )
 
     name: Name | None = None
     description: Description | None = None
     retention_body_days: RetentionDays | None = Field(None, description=BODY_DAYS_HELP)
     retention_row_days: RetentionDays | None = Field(None, description=ROW_DAYS_HELP)
+    ai_enabled: bool | None = Field(None, description=AI_ENABLED_HELP)
+    ai_monthly_token_budget: Annotated[int, Field(ge=0, le=10**12)] | None = Field(None, description=AI_BUDGET_HELP)
 
 
 class ProjectRead(Timestamps):
@@ -49,4 +60,6 @@ class ProjectRead(Timestamps):
             "counted yet (null: none were)."
         )
     )
+    ai_enabled: bool = Field(description=AI_ENABLED_HELP)
+    ai_monthly_token_budget: int | None = Field(description=AI_BUDGET_HELP)
     version: int = Field(description="Send it back with PATCH.")
