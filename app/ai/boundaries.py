@@ -166,7 +166,7 @@ class _Builder:
         field: Any,
         claim: Expect | None,
         what: str,
-        why: str,
+        why: str | tuple[str, str],
         without: dict[str, Any] | None = None,
         member: bool = False,
     ) -> bool:
@@ -186,6 +186,8 @@ class _Builder:
             return False
         if self.location == "path" and expect == "accept" and not member:
             return False  # another id than the documented one may name nothing: a 404 is no bug
+        if isinstance(why, tuple):  # a probe: why it is accepted, or why refused, as the validator found
+            why = why[0] if expect == "accept" else why[1]
         return self.add(path, whole, expect, what, why)
 
     def sendable(self, value: Any) -> bool:
@@ -223,7 +225,7 @@ class _Builder:
                 why = f"the type is {' or '.join(kinds)}: {json.dumps(wrong)} must be refused"
                 self.offer(base, path, wrong, "reject", f"wrong type ({_json_type(wrong)})", why, without)
         if self.location == "body":
-            self.offer(base, path, None, None, "null", "null, accepted only where the schema allows it")
+            self.offer(base, path, None, None, "null", ("the schema allows null", "the schema does not allow null"))
         members = flat.get("enum")
         if isinstance(members, list) and members:
             for member in members[:MAX_ENUM_MEMBERS]:
@@ -307,7 +309,15 @@ class _Builder:
             self.pattern(base, path, flat, pattern, free)
         if free and self.location in ("body", "query"):
             self.offer(
-                base, path, "", None, "empty string", "the empty string, accepted only where the schema allows it"
+                base,
+                path,
+                "",
+                None,
+                "empty string",
+                (
+                    "the schema allows an empty text",
+                    "the schema refuses an empty text (minLength, pattern, enum or format)",
+                ),
             )
             for text in _UNICODE:
                 text = _padded(text[:high] if high is not None else text, low or 0, "é")

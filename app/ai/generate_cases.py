@@ -153,17 +153,20 @@ def _boundaries(
     owner = {id(variant): variable for variable, variants in groups for variant in variants}
     accepted = _documented(positive)
     datasets = []
+    reasons = [f"Boundary and negative values of {positive.key}; each dataset sets the status it expects."]
     for variant in interleave([variants for _, variants in groups], MAX_VARIANTS):
         low, high = accepted if variant.expect == "accept" else REJECTED
         values = {**variables, owner[id(variant)]: variant.value, EXPECT_MIN: low, EXPECT_MAX: high}
-        datasets.append(DatasetContent(name=f"{variant.expect}: {variant.name}"[:200], variables=values))
+        name = f"{variant.expect}: {variant.name}"[:200]
+        datasets.append(DatasetContent(name=name, variables=values))
+        reasons.append(f"- {name}: {variant.why}"[:300])
     check = {"source": "status_code", "op": "between", "expected": ["{{" + EXPECT_MIN + "}}", "{{" + EXPECT_MAX + "}}"]}
     fields = positive.model_dump(exclude={"key", "name", "description", "body", "assertions", "datasets"})
     return CaseContent(
         **fields,
         key=f"{positive.key} boundaries"[:200],
         name=f"{positive.name} (boundaries)"[:200],
-        description=f"Boundary and negative values of {positive.key}: each dataset says which status it expects.",
+        description="\n".join(reasons)[:20_000],
         body=body,
         assertions=[check],
         datasets=datasets,

@@ -160,6 +160,9 @@ def test_null_is_accepted_only_where_the_schema_allows_it():
     variants = body_variants(schema)
     assert_claims_hold(schema, variants)
     assert field(variants, "plain", "plain")["null"] == ("reject", None)
+    whys = {variant.name: variant.why for variant in variants}
+    assert whys["body.plain: null"] == "the schema does not allow null"
+    assert whys["body.typed: null"] == "the schema allows null"
     # a nullable field that starts as null is still varied: its bounds are those of the non-null branch
     chosen = field(variants, "chosen", "chosen")
     assert chosen["minimum 18 (just inside)"] == ("accept", 18)

@@ -132,6 +132,7 @@ async def test_a_dataset_sets_the_body_and_the_status_it_expects(api, user, shop
     by_name = {dataset.name: dataset.variables for dataset in boundaries.datasets}
     missing = by_name["reject: body.product_id: missing (required)"]
     assert missing[BODY_VARIABLE] == {"quantity": 1} and (missing[EXPECT_MIN], missing[EXPECT_MAX]) == (400, 499)
+    assert "- reject: body.product_id: missing (required): 'product_id' is required" in boundaries.description
     inside = by_name["accept: body.quantity: maximum 100 (just inside)"]
     assert inside[BODY_VARIABLE] == {"product_id": 1, "quantity": 100} and inside[EXPECT_MIN] == 201
 
