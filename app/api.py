@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.ai.router import router as ai_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.callbacks.router import router as callbacks_router
@@ -37,5 +38,6 @@ for router in (
     report_router,
     reports_router,
     callbacks_router,
+    ai_router,
 ):
     api_router.include_router(router)

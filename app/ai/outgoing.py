@@ -30,6 +30,16 @@ SECRET_SHAPES = re.compile(
     r"|\b[A-Za-z0-9+/_-]{40,}={0,2}"  # long base64 runs
 )
 
+# A credential-named field inside text: JSON (quotes possibly escaped, as in a body kept as a string), a query
+# string or a form (`password=...`), a header line (`Authorization: ...`).
+_NAMED = (
+    r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|cookie|session|credential|private[_-]?key"
+)
+NAMED_IN_TEXT = re.compile(
+    rf"""((?:\\*["'])?[\w.-]*(?:{_NAMED})[\w.-]*(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)([^"'\\&\s,;}}]+)""",
+    re.IGNORECASE,
+)
+
 
 async def project_masker(session: AsyncSession, project_id: int) -> Masker:
     values: list[str] = []
@@ -45,7 +55,8 @@ async def project_masker(session: AsyncSession, project_id: int) -> Masker:
 
 
 def mask_text(text: str, masker: Masker) -> str:
-    return SECRET_SHAPES.sub(MASK, masker.text(text))
+    text = SECRET_SHAPES.sub(MASK, masker.text(text))  # first: "Authorization: Bearer x" loses the whole credential
+    return NAMED_IN_TEXT.sub(lambda match: match[1] + MASK, text)
 
 
 def mask_outgoing(value: Any, masker: Masker) -> Any:

@@ -20,7 +20,7 @@ from tests.conftest import assert_error
 API = "/api/v1"
 PROJECT_KEYS = {
     "id", "name", "description", "owner_id", "version", "created_at", "updated_at", "retention_body_days",
-    "retention_row_days", "bodies_pruned_before", "rows_pruned_before",
+    "retention_row_days", "bodies_pruned_before", "rows_pruned_before", "ai_enabled", "ai_monthly_token_budget",
 }  # fmt: skip
 ENVIRONMENT_KEYS = {
     "id", "project_id", "name", "base_url", "variables", "secret_variables", "verify_tls", "proxy", "version",
