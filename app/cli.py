@@ -297,6 +297,27 @@ async def _export(scenario_id: int, fmt: str, file_format: str, email: str, envi
         await dispose_engine()
 
 
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve Exile's MCP tools to a coding agent over stdio, as the user of the API token in EXILE_TOKEN.
+
+    EXILE_URL names a running Exile server; unset, the app runs in this process on the configured database.
+    """
+    import os
+
+    from app.ai.mcp_server import serve_stdio
+
+    token = os.environ.get("EXILE_TOKEN", "").strip()
+    if not token:
+        typer.echo(
+            "error: EXILE_TOKEN is not set: give it an Exile API token (POST /api/v1/projects/{id}/tokens); "
+            "EXILE_URL names the server (unset: the app runs here, on the configured database)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    raise typer.Exit(asyncio.run(serve_stdio(token, os.environ.get("EXILE_URL", "").strip() or None)))
+
+
 @app.command()
 def prune(
     project: int | None = typer.Option(None, "--project", min=1, help="Only this project (default: every one)."),

@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.routing import Route
 
+from app.ai.mcp_server import McpHttpEndpoint
 from app.api import api_router
 from app.auth.client_address import trusted_proxies
 from app.callbacks.service import resume_pending as resume_callbacks
@@ -97,6 +99,7 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     app.include_router(api_router, prefix="/api/v1")
+    app.router.routes.append(Route("/mcp", McpHttpEndpoint(app), include_in_schema=False))  # agents: docs/mcp.md
 
     @app.get("/health", tags=["health"], responses={503: {"description": "A part is not ok; `database` says why."}})
     async def health() -> JSONResponse:
