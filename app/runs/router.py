@@ -194,13 +194,11 @@ async def list_request_runs(
     status: ResultStatus | None = None,
 ) -> dict[str, object]:
     filters = []
-    if case_id is not None:
-        filters.append(ApiRequestRun.case_id == case_id)
     if scenario_run_id is not None:
         filters.append(ApiRequestRun.scenario_run_id == scenario_run_id)
     if status is not None:
         filters.append(ApiRequestRun.status == status)
-    statement = await service.request_runs_query(session, principal, filters=filters)
+    statement = await service.request_runs_query(session, principal, filters=filters, case_id=case_id)
     return await page_of(session, statement, params)
 
 

@@ -66,8 +66,8 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "project_id",
             "granularity",
-            "bucket_start",
             "scope",
+            "bucket_start",
             "scenario_key",
             "case_key",
             "environment_key",
@@ -76,11 +76,6 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table("report_rollup_durations", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_report_rollup_durations_query", ["project_id", "granularity", "scope", "bucket_start"], unique=False
-        )
-
     op.create_table(
         "report_rollups",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -112,8 +107,8 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "project_id",
             "granularity",
-            "bucket_start",
             "scope",
+            "bucket_start",
             "scenario_key",
             "case_key",
             "environment_key",
@@ -121,11 +116,6 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table("report_rollups", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_report_rollups_query", ["project_id", "granularity", "scope", "bucket_start"], unique=False
-        )
-
     with op.batch_alter_table("api_request_runs", schema=None) as batch_op:
         # The new index first: MySQL keeps an index on a foreign key's column and refuses to drop its last one.
         batch_op.create_index("ix_api_request_runs_case_id_id", ["case_id", "id", "scenario_run_id"], unique=False)
@@ -168,12 +158,6 @@ def downgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_request_runs_case_id"), ["case_id"], unique=False)
         batch_op.drop_index("ix_api_request_runs_case_id_id")
 
-    with op.batch_alter_table("report_rollups", schema=None) as batch_op:
-        batch_op.drop_index("ix_report_rollups_query")
-
     op.drop_table("report_rollups")
-    with op.batch_alter_table("report_rollup_durations", schema=None) as batch_op:
-        batch_op.drop_index("ix_report_rollup_durations_query")
-
     op.drop_table("report_rollup_durations")
     op.drop_table("failure_cluster_labels")

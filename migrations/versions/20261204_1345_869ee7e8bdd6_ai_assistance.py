@@ -106,12 +106,7 @@ def downgrade() -> None:
         batch_op.drop_column("ai_monthly_token_budget")
         batch_op.drop_column("ai_enabled")
 
-    with op.batch_alter_table("ai_proposals", schema=None) as batch_op:
-        batch_op.drop_index("ix_ai_proposals_project_id_created_at")
-
+    # Dropping a table drops its indexes (MySQL refuses to drop one its foreign key needs first).
     op.drop_table("ai_proposals")
-    with op.batch_alter_table("ai_interactions", schema=None) as batch_op:
-        batch_op.drop_index("ix_ai_interactions_project_id_created_at")
-
     op.drop_table("ai_interactions")
     # ### end Alembic commands ###

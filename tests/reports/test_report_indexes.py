@@ -48,14 +48,14 @@ NOW = datetime(2026, 12, 4, tzinfo=UTC)
             lambda: repository.rollup_sums_query(
                 RollupFilter(1, "day", "run", NOW - timedelta(days=30), NOW, scenario_id=3), ["bucket_start"]
             ),
-            "ix_report_rollups_query",
+            "uq_report_rollups_key",
         ),
         (
             lambda: repository.histograms_query(
                 RollupFilter(1, "hour", "case", NOW - timedelta(days=2), NOW, hidden=Hidden((5,), (6,))),
                 ["case_key"],
             ),
-            "ix_report_rollup_durations_query",
+            "uq_report_rollup_durations_key",
         ),
         (
             lambda: repository.final_results_query(7),

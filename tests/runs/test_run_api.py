@@ -251,3 +251,20 @@ async def test_runs_and_their_records_are_listed_and_filtered(api, target):
     assert by_case["total"] == 2
     assert_error(await api.get(f"{API}/scenario-runs?status=finished"), 422)
     assert_error(await api.get(f"{API}/request-runs/999999"), 404)
+
+
+async def test_a_case_history_leaves_out_the_runs_of_scenarios_the_caller_may_not_see(api, client, target, make_user):
+    ids = await order_flow(api, target, visibility="private")
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    await wait_until_finished(api, started.json()["id"])
+    await api.post(f"{API}/cases/{ids['login']}/run", json={"environment_id": ids["env"]})
+    mine = (await api.get(f"{API}/request-runs?case_id={ids['login']}")).json()
+    assert mine["total"] == 2  # the private scenario's login and the one-case run
+    member, stranger = await make_user("member@example.com"), await make_user("stranger@example.com")
+    added = await api.post(f"{API}/projects/{ids['project']}/members", json={"email": member.email, "role": "viewer"})
+    assert added.status_code == 201, added.text
+    theirs = (await client.get(f"{API}/request-runs?case_id={ids['login']}", headers=bearer(member))).json()
+    assert theirs["total"] == 1 and theirs["items"][0]["scenario_run_id"] != started.json()["id"]
+    outside = (await client.get(f"{API}/request-runs?case_id={ids['login']}", headers=bearer(stranger))).json()
+    assert outside["total"] == 0
+    assert (await api.get(f"{API}/request-runs?case_id=999999")).json()["total"] == 0
