@@ -214,6 +214,9 @@ def _visible_runs(project_id: int, hidden: Hidden) -> list[ColumnElement[bool]]:
     return conditions
 
 
+RUN_STATUS_INDEX = "ix_api_request_runs_scenario_run_id_status"
+
+
 def failures_query(
     project_id: int, since: datetime, until: datetime, scenario_id: int | None, hidden: Hidden
 ) -> Select[Any]:
@@ -242,6 +245,9 @@ def failures_query(
         )
         .join(ScenarioRun, ScenarioRun.id == ApiRequestRun.scenario_run_id)
         .where(*runs, ApiRequestRun.status.in_(FAILING), step_case)
+        # MariaDB otherwise walks every request run of the window's runs to find the failed ones (2x slower).
+        .with_hint(ApiRequestRun, f"FORCE INDEX ({RUN_STATUS_INDEX})", dialect_name="mysql")
+        .with_hint(ApiRequestRun, f"FORCE INDEX ({RUN_STATUS_INDEX})", dialect_name="mariadb")
     )
 
 

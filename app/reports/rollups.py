@@ -131,7 +131,12 @@ def rollup_rows(
     run: RunFacts, results: Sequence[ResultFacts], previous: Sequence[ResultFacts] | None
 ) -> tuple[dict[Key, dict[str, int]], dict[tuple[Key, int], int]]:
     """What one run adds: counters per roll-up key and histogram counts per (key, bin). Pure, so the run's
-    end and a rebuild cannot disagree."""
+    end and a rebuild cannot disagree.
+
+    Scopes: "run" (per scenario, environment and one-case run's case), "case" (per case within a scenario and
+    environment), and their sums "project" and "case_all" (every scenario and environment), which project-wide
+    reports read when the caller may see everything: 15-30x fewer rows than summing the others at query time.
+    """
     before = (
         {(r.step_key, r.dataset_id, r.iteration): _passed(r.status) for r in previous} if previous is not None else {}
     )
@@ -166,12 +171,15 @@ def rollup_rows(
     for granularity in GRANULARITIES:
         start = bucket_start(run.created_at, granularity)
         run_key: Key = (run.project_id, granularity, start, "run", scenario_key, run_case_key, environment_key)
+        project_key: Key = (run.project_id, granularity, start, "project", 0, 0, 0)
         add(run_key, None)
+        add(project_key, None)
         for result in results:
+            case_key = result.case_id or 0
             add(run_key, result)
-            add(
-                (run.project_id, granularity, start, "case", scenario_key, result.case_id or 0, environment_key), result
-            )
+            add(project_key, result)
+            add((run.project_id, granularity, start, "case", scenario_key, case_key, environment_key), result)
+            add((run.project_id, granularity, start, "case_all", 0, case_key, 0), result)
     return counters, dict(histograms)
 
 

@@ -52,6 +52,15 @@ class Window:
     until: datetime
 
 
+def _scope(hidden: Hidden, by_case: bool, scenario_id: int | None = None, environment_id: int | None = None) -> str:
+    """The roll-up rows to read: the pre-summed ones ("project", "case_all") when nothing is filtered by scenario
+    or environment and the caller may see everything; else the ones the filters and visibility apply to."""
+    summed = hidden.nothing and scenario_id is None and environment_id is None
+    if by_case:
+        return "case_all" if summed else "case"
+    return "project" if summed else "run"
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is UTC:
         return moment
@@ -139,7 +148,7 @@ async def trends(
     where = RollupFilter(
         project_id=project_id,
         granularity=bucket,
-        scope="case" if case_id is not None else "run",
+        scope=_scope(hidden, case_id is not None, scenario_id, environment_id),
         start=first,
         end=span.until,
         scenario_id=scenario_id,
@@ -576,7 +585,9 @@ async def hotspots(
 async def _case_figures(
     session: AsyncSession, project_id: int, span: Window, hidden: Hidden
 ) -> dict[int, dict[str, Any]]:
-    where = RollupFilter(project_id, "days", "case", bucket_start(span.since, "day"), span.until, hidden=hidden)
+    where = RollupFilter(
+        project_id, "days", _scope(hidden, True), bucket_start(span.since, "day"), span.until, hidden=hidden
+    )
     histograms = await repository.histograms(session, where, ["case_key"])
     figures = {}
     for row in await repository.rollup_sums(session, where, ["case_key"]):
@@ -597,7 +608,12 @@ async def dashboard(session: AsyncSession, principal: Principal, project_id: int
     hidden = await repository.hidden_in(session, principal, project_id)
     now = utcnow()
     day_rows = RollupFilter(
-        project_id, "days", "run", datetime(1970, 1, 1, tzinfo=UTC), now + timedelta(days=1), hidden=hidden
+        project_id,
+        "days",
+        _scope(hidden, False),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        now + timedelta(days=1),
+        hidden=hidden,
     )
     totals: dict[str, Any] = {}
     for row in await repository.rollup_sums(session, day_rows, []):
@@ -607,7 +623,7 @@ async def dashboard(session: AsyncSession, principal: Principal, project_id: int
         where = RollupFilter(
             project_id,
             "days",
-            "run",
+            _scope(hidden, False),
             bucket_start(now - timedelta(days=days), "day"),
             now + timedelta(days=1),
             hidden=hidden,

@@ -116,16 +116,24 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
 
     incremental = await _rollup_rows()
     assert incremental, "each run's end wrote its roll-ups"
-    # Weeks and days count the same runs: a range read as whole weeks plus edge days equals its day rows.
+    # Weeks and days count the same runs (a range read as whole weeks plus edge days equals its day rows), and
+    # the pre-summed scopes equal the sums of the rows they stand for.
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = datetime.now(UTC) + timedelta(days=1)
+    project_id = ids["project"]
     async with get_session_factory()() as session:
-        for scope in ("run", "case"):
-            by_days = await repository.rollup_sums(session, RollupFilter(ids["project"], "day", scope, start, end), [])
-            by_weeks = await repository.rollup_sums(
-                session, RollupFilter(ids["project"], "days", scope, start, end), []
+        for scope, summed, group in (("run", "project", []), ("case", "case_all", ["case_key"])):
+            by_days = await repository.rollup_sums(session, RollupFilter(project_id, "day", scope, start, end), group)
+            by_weeks = await repository.rollup_sums(session, RollupFilter(project_id, "days", scope, start, end), group)
+            presummed = await repository.rollup_sums(
+                session, RollupFilter(project_id, "days", summed, start, end), group
             )
-            assert by_weeks == by_days and by_days[0]["duration_count"] > 0
+            assert by_weeks == by_days == presummed and by_days[0]["duration_count"] > 0
+            histograms = [
+                await repository.histograms(session, RollupFilter(project_id, "days", name, start, end), group)
+                for name in (scope, summed)
+            ]
+            assert histograms[0] == histograms[1] and histograms[0]
     assert await rebuild(get_session_factory()) == 5
     assert await _rollup_rows() == incremental
     # Runs that ended before the roll-ups existed (never counted) are added even before a rebuild's window.
