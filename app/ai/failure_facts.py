@@ -10,8 +10,7 @@ window holds more than MAX_CLUSTERED failures).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +26,8 @@ from app.models.base import utcnow
 from app.reports import repository as reports_repository
 from app.reports.clustering import Failure, cluster_failures, cluster_key, signature
 
-# The reports' own labelling (private there): a run's cluster is labelled exactly as the clusters report labels it.
-from app.reports.service import CLUSTER_RUN_IDS, Window, _label, _passes_between
+# The reports' own reading and labelling: a run's cluster is labelled exactly as the clusters report labels it.
+from app.reports.service import CLUSTER_RUN_IDS, Window, failures_in, label_of
 from app.runs import service as runs_service
 
 MAX_CLUSTERED = 10_000  # failures clustered to find a run's cluster (about 0.4 s); more: its signature only
@@ -118,22 +117,6 @@ async def _attempts(session: AsyncSession, run: ApiRequestRun) -> tuple[int, boo
     return max(attempts, 1), passed_later
 
 
-def _failure(row: Any) -> Failure:
-    return Failure(
-        request_run_id=row[0],
-        scenario_run_id=row[1],
-        scenario_id=row[2],
-        case_id=row[3],
-        step_key=row[4],
-        status=row[5],
-        status_code=row[6],
-        error=row[7],
-        assertions=row[8] if isinstance(row[8], list) else [],
-        # As the reports read it: an aware time (a backend that drops the zone gives UTC).
-        started_at=row[9] if row[9].tzinfo is not None else row[9].replace(tzinfo=UTC),
-    )
-
-
 async def cluster_of(
     session: AsyncSession, principal: Principal, run: ApiRequestRun, scenario_run: ScenarioRun
 ) -> ClusterFacts | None:
@@ -165,18 +148,12 @@ async def cluster_of(
     )
     project_id = scenario_run.project_id
     hidden = await reports_repository.hidden_in(session, principal, project_id)
-    statement = reports_repository.failures_query(project_id, span.since, span.until, None, hidden)
-    rows = list(await session.execute(statement.limit(MAX_CLUSTERED + 1)))
-    if len(rows) > MAX_CLUSTERED:
+    failures, retried = await failures_in(session, project_id, span, None, hidden, MAX_CLUSTERED + 1)
+    if len(failures) > MAX_CLUSTERED:
         return alone
-    failures = [_failure(row) for row in rows]
-    retried = {row[0] for row in rows if not row[10]}
     for cluster in cluster_failures(failures, max_ids=CLUSTER_RUN_IDS):
         if run.id in cluster.member_ids:
-            members = {failure.request_run_id: failure for failure in failures}
-            green = await reports_repository.last_passed_at(session, project_id, cluster.scenario_ids)
-            passes = await _passes_between(session, project_id, [cluster], hidden)
-            label = _label(cluster, members, retried, green, passes.get(cluster.key, 0))
+            label = await label_of(session, project_id, cluster, failures, retried, hidden)
             return ClusterFacts(id=cluster.key, signature=cluster.signature, size=cluster.size, label=label)
     return alone
 

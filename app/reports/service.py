@@ -320,15 +320,20 @@ async def compare(session: AsyncSession, principal: Principal, run_id: int, with
 
 
 # ---- failure clusters ----------------------------------------------------------------------------------------
-async def _failures(
-    session: AsyncSession, project_id: int, span: Window, scenario_id: int | None, hidden: Hidden
+async def failures_in(
+    session: AsyncSession,
+    project_id: int,
+    span: Window,
+    scenario_id: int | None,
+    hidden: Hidden,
+    limit: int | None = None,
 ) -> tuple[list[Failure], set[int]]:
-    """The window's failures, and the ids of those that were retried attempts (not the step's final result)."""
+    """The window's failures (at most `limit`), and the ids of those that were retried attempts (not the
+    step's final result)."""
     failures, retried = [], set()
+    statement = repository.failures_query(project_id, span.since, span.until, scenario_id, hidden)
     # Fetched whole (bounded by the window): streaming row by row cost a greenlet switch per row.
-    for row in (
-        await session.execute(repository.failures_query(project_id, span.since, span.until, scenario_id, hidden))
-    ).all():
+    for row in (await session.execute(statement if limit is None else statement.limit(limit))).all():
         failures.append(
             Failure(
                 request_run_id=row[0],
@@ -398,7 +403,7 @@ async def failure_clusters(
 async def _clusters(
     session: AsyncSession, project_id: int, span: Window, scenario_id: int | None, hidden: Hidden, limit: int
 ) -> dict[str, Any]:
-    failures, retried = await _failures(session, project_id, span, scenario_id, hidden)
+    failures, retried = await failures_in(session, project_id, span, scenario_id, hidden)
     clusters = cluster_failures(failures, max_ids=CLUSTER_RUN_IDS)
     members = {failure.request_run_id: failure for failure in failures}
     green = await repository.last_passed_at(
@@ -444,6 +449,16 @@ async def _clusters(
         "clusters": out,
         **await _pruned(session, project_id),
     }
+
+
+async def label_of(
+    session: AsyncSession, project_id: int, cluster: Cluster, failures: list[Failure], retried: set[int], hidden: Hidden
+) -> str:
+    """One cluster's label, exactly as the clusters report labels it."""
+    members = {failure.request_run_id: failure for failure in failures}
+    green = await repository.last_passed_at(session, project_id, cluster.scenario_ids)
+    passes = await _passes_between(session, project_id, [cluster], hidden)
+    return _label(cluster, members, retried, green, passes.get(cluster.key, 0))
 
 
 def _label(
