@@ -180,8 +180,36 @@ async def test_without_a_model_every_feature_works_by_its_deterministic_method(
         json={"project_id": ids["project"]["id"], "openapi": ORDERS_OPENAPI, "description": "list the orders"},
     )
     assert generated.status_code == 201, generated.text
-    assert len(generated.json()["proposals"]) == 1 and "model" in generated.json()["note"]
+    [cases_proposal] = generated.json()["proposals"]
+    assert "model" in generated.json()["note"]
+    before_cases = await count_rows(ApiRequest)
+    applied = await api.post(f"{API}/ai/proposals/{cases_proposal['id']}/accept")
+    assert applied.status_code == 200, applied.text
+    assert await count_rows(ApiRequest) == before_cases + len(applied.json()["result"]["cases"]) > before_cases
     assert await count_rows(AiInteraction) == 0
+
+
+async def test_a_described_flow_becomes_a_scenario_over_the_documented_operations_only(
+    api: httpx.AsyncClient, target: Target, model: FakeModel
+) -> None:
+    ids = await _setup(api, target)
+    await _enable(api, ids["project"]["id"])
+    request = {"project_id": ids["project"]["id"], "openapi": ORDERS_OPENAPI, "description": "list the orders twice"}
+    step = {
+        "operation_id": "listOrders",
+        "name": "list",
+        "extract": [{"name": "n", "source": "body", "expression": "$.count"}],
+    }
+    model.answers.append((200, {"name": "orders twice", "steps": [step, {**step, "extract": []}]}))
+    made = await api.post(f"{API}/ai/generate-cases", json=request)
+    assert made.status_code == 201, made.text
+    by_source = {p["source"]: p for p in made.json()["proposals"]}
+    flow = next(s for s in by_source["model"]["payload"]["content"]["scenarios"] if s["key"] == "described-flow")
+    assert [s["case"] for s in flow["steps"]] == ["GET /orders", "GET /orders"]
+    assert all(s["key"] != "described-flow" for s in by_source["deterministic"]["payload"]["content"]["scenarios"])
+    model.answers.append((200, {"name": "made up", "steps": [{"operation_id": "deleteEverything"}]}))
+    refused = assert_error(await api.post(f"{API}/ai/generate-cases", json=request), 502, "ai_answer_invalid")
+    assert "deleteEverything" in refused["message"]
 
 
 async def test_a_model_answer_is_used_only_valid_and_nothing_secret_leaves(
