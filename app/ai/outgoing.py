@@ -32,9 +32,7 @@ SECRET_SHAPES = re.compile(
 
 # A credential-named field inside text: JSON (quotes possibly escaped, as in a body kept as a string), a query
 # string or a form (`password=...`), a header line (`Authorization: ...`).
-_NAMED = (
-    r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|cookie|session|credential|private[_-]?key"
-)
+_NAMED = r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|cookie|session|credential|private[_-]?key"
 NAMED_IN_TEXT = re.compile(
     rf"""((?:\\*["'])?[\w.-]*(?:{_NAMED})[\w.-]*(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)([^"'\\&\s,;}}]+)""",
     re.IGNORECASE,
