@@ -13,10 +13,13 @@ from app.interop.report_router import router as report_router
 from app.interop.router import router as interop_router
 from app.interop.router import schemas_router
 from app.members.router import router as members_router
+from app.notifications.router import router as notifications_router
+from app.plans.router import router as plans_router
 from app.projects.router import router as projects_router
 from app.reports.router import router as reports_router
 from app.runs.router import router as runs_router
 from app.scenarios.router import router as scenarios_router
+from app.schedules.router import router as schedules_router
 from app.tokens.router import router as tokens_router
 from app.users.router import router as users_router
 
@@ -39,5 +42,8 @@ for router in (
     reports_router,
     callbacks_router,
     ai_router,
+    plans_router,
+    schedules_router,
+    notifications_router,
 ):
     api_router.include_router(router)

@@ -1,0 +1,7 @@
+"""Plans under /api/v1 (issue 13)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["plans"])
