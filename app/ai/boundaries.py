@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from app.engine.checks import json_type
 from app.interop.openapi_instance import NoInstance, instance
 
 Expect = Literal["accept", "reject"]
@@ -205,7 +206,7 @@ class _Builder:
         flat = self.flat(schema)
         current = _get(base, path)
         self.common(base, path, flat)
-        kinds = set(_declared(flat)) or {_json_type(current)}
+        kinds = set(_declared(flat)) or {json_type(current)}
         if "object" in kinds and isinstance(current, dict) and depth < _MAX_DEPTH:
             self.object(base, path, flat, depth)
         if "string" in kinds and isinstance(current, str):
@@ -223,7 +224,7 @@ class _Builder:
             if wrong is not _MISSING:
                 without = {key: value for key, value in flat.items() if key not in ("type", "enum", "const")}
                 why = f"the type is {' or '.join(kinds)}: {json.dumps(wrong)} must be refused"
-                self.offer(base, path, wrong, "reject", f"wrong type ({_json_type(wrong)})", why, without)
+                self.offer(base, path, wrong, "reject", f"wrong type ({json_type(wrong)})", why, without)
         if self.location == "body":
             self.offer(base, path, None, None, "null", ("the schema allows null", "the schema does not allow null"))
         members = flat.get("enum")
@@ -438,20 +439,6 @@ def _declared(flat: dict[str, Any]) -> list[str]:
     kinds = flat.get("type")
     listed = kinds if isinstance(kinds, list) else [kinds] if isinstance(kinds, str) else []
     return [kind for kind in listed if kind != "null"]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _non_members(members: list[Any]) -> list[Any]:
