@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import base64
 import secrets
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-import uvicorn
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+from tests.local_server import serving_in_thread
 
 TOKEN = "tok-petclinic-1"
 API_KEY = "key-petclinic-1"
@@ -426,19 +425,5 @@ def build(store: Store) -> FastAPI:
 @contextmanager
 def serve(store: Store) -> Iterator[str]:
     """The target on 127.0.0.1 (a free port) in a thread of its own; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build(store), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the OpenAPI target did not start")
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/v2"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
+    with serving_in_thread(build(store), "the OpenAPI target") as url:
+        yield f"{url}/v2"
