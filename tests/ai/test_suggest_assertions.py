@@ -246,6 +246,13 @@ async def test_assertions_suggested_from_real_runs_pass_when_the_case_runs_again
     assert again["status"] == "passed", [check for check in again["assertions"] if not check["passed"]]
     assert len(again["assertions"]) == len(assertions)
 
+    # The target changes a stable field (total becomes amount): the suggested checks catch it.
+    orders.phase = "renamed"
+    changed = await send(api, ids)
+    assert changed["status"] == "failed"
+    failing = {check.get("expression") for check in changed["assertions"] if not check["passed"]}
+    assert "$.total" in failing, failing
+
 
 async def test_responses_are_read_only_from_visible_runs_of_one_case_that_got_an_answer(
     api: httpx.AsyncClient, user: User, make_user: UserFactory, orders: OrderTarget
