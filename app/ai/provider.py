@@ -70,7 +70,12 @@ class OpenAICompatible:
             answer = await self._post(body)
         latency = round((time.perf_counter() - started) * 1000)
         try:
-            text = answer["choices"][0]["message"]["content"]
+            message = answer["choices"][0]["message"]
+            if isinstance(message, dict) and message.get(
+                "refusal"
+            ):  # OpenAI's structured refusal: said, never parsed as an answer
+                raise ProviderError(f"the model refused: {str(message['refusal'])[:300]}")
+            text = message["content"]
             usage = answer.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)

@@ -3,8 +3,11 @@ has one (app.ai.assistant), for what only a model can add. What can be created b
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +26,7 @@ from app.engine.specs import Assertion, Extractor
 from app.interop.content import ProjectContent, ScenarioContent, StepContent, UnreadableFile
 from app.interop.openapi_document import read_document
 from app.interop.service import FileNotReadable
-from app.models import AiInteraction, ApiRequestRun, Project, ScenarioRun
+from app.models import AiInteraction, ApiRequestRun, Environment, Project, ScenarioRun
 from app.reports import service as reports
 
 Cause = Literal["environment", "network", "authentication", "data", "contract_change", "slowness", "flaky", "unknown"]
@@ -130,11 +133,19 @@ async def _with_described_flow(
     operations = _operations(openapi_text)
     keys = {case.key for case in content.cases}
 
+    allowed = await _allowed_hosts(session, project.id, content)
+
     def check(answer: ModelScenario) -> None:
         for index, step in enumerate(answer.steps):
             known = operations.get(step.operation_id)
             if known is None or known["key"] not in keys:
                 raise UnsafeAnswer(f"steps.{index}.operation_id: '{step.operation_id}' is not an operation given")
+            for name, value in step.variables.items():
+                for url in _URL.findall(orjson.dumps(value).decode()):
+                    if (urlsplit(url).hostname or "").lower() not in allowed:
+                        raise UnsafeAnswer(
+                            f"steps.{index}.variables.{name}: {url[:200]} is outside the project's environments"
+                        )
 
     facts = {
         "description": description[:2000],
@@ -151,6 +162,16 @@ async def _with_described_flow(
     scenario = ScenarioContent(key="described-flow", name=answer.name, description=description[:2000], steps=steps)
     content.scenarios.append(scenario)
     return content, interaction_id
+
+
+_URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
+
+
+async def _allowed_hosts(session: AsyncSession, project_id: int, content: ProjectContent) -> set[str]:
+    """Where a generated flow may send requests: the hosts of the project's environments and the document's."""
+    bases = list(await session.scalars(select(Environment.base_url).where(Environment.project_id == project_id)))
+    bases += [environment.base_url for environment in content.environments]
+    return {(urlsplit(base).hostname or "").lower() for base in bases if base} - {""}
 
 
 # ---- 2. assertions from recorded runs -------------------------------------------------------------------------

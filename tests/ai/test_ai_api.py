@@ -4,6 +4,7 @@ and roles hold, and nothing becomes a case or an assertion until a person accept
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,9 @@ from tests.runs.conftest import wait_until_finished
 API = "/api/v1"
 SECRET = "s3cr3t-Value-XYZ-42"  # the environment's secret variable
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+PLANTED = (SECRET, JWT, "hunter2-pass")
 
 
 class Target:
@@ -49,6 +53,8 @@ class FakeModel:
     def __init__(self) -> None:
         self.answers: list[tuple[int, Any]] = []
         self.received: list[dict[str, Any]] = []
+        self.leaks: list[str] = []
+        self.delay = 0.0
         self.url = ""
 
     def app(self) -> web.Application:
@@ -57,10 +63,17 @@ class FakeModel:
         return app
 
     async def complete(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
+        raw = await request.text()
+        self.leaks += [secret for secret in PLANTED if secret in raw]  # every request, whatever the test
+        self.received.append(json.loads(raw))
         status, content = self.answers.pop(0) if self.answers else (200, {})
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if status != 200:
             return web.json_response({"error": {"message": "overloaded"}}, status=status)
+        if isinstance(content, dict) and "refusal" in content:
+            message = {"role": "assistant", "content": None, "refusal": content["refusal"]}
+            return web.json_response({"model": "fake-1", "choices": [{"message": message}]})
         text = content if isinstance(content, str) else json.dumps(content)
         return web.json_response(
             {
@@ -88,6 +101,7 @@ async def model(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeModel]:
         monkeypatch.setattr(settings, "ai_api_key", "model-api-key-123")
         monkeypatch.setattr(settings, "ai_retries", 1)
         yield fake
+    assert fake.leaks == [], "a planted secret reached the model's API"
 
 
 async def _setup(api: httpx.AsyncClient, target: Target) -> dict[str, Any]:
@@ -357,3 +371,63 @@ ORDERS_OPENAPI = {
         }
     },
 }
+
+
+@pytest.mark.parametrize(
+    ("answers", "delay", "code", "said"),
+    [
+        ([(429, None), (429, None)], 0.0, "ai_failed", "429"),
+        ([(200, {"refusal": "I can't help with that."})], 0.0, "ai_failed", "refused"),
+        ([(200, {})], 2.0, "ai_failed", "in time"),
+    ],
+    ids=["rate-limited", "refusal", "timeout"],
+)
+async def test_no_usable_answer_is_a_clear_502_and_writes_nothing(
+    api: httpx.AsyncClient,
+    target: Target,
+    model: FakeModel,
+    monkeypatch: pytest.MonkeyPatch,
+    answers: list[tuple[int, Any]],
+    delay: float,
+    code: str,
+    said: str,
+) -> None:
+    ids = await _setup(api, target)
+    _, passed_id = await _run(api, ids)
+    await _enable(api, ids["project"]["id"])
+    monkeypatch.setattr(get_settings(), "ai_timeout_seconds", 0.5)
+    monkeypatch.setattr(get_settings(), "ai_retries", 1 if delay == 0 else 0)
+    model.answers += answers
+    model.delay = delay
+    refused = await api.post(f"{API}/ai/suggest-assertions", json={"request_run_id": passed_id, "checks": ["EUR"]})
+    assert said in assert_error(refused, 502, code)["message"]
+    assert await count_rows(AiProposal) == 0
+    [record] = (await api.get(f"{API}/projects/{ids['project']['id']}/ai/interactions")).json()["items"]
+    assert record["status"] == "failed" and said in record["error"]
+
+
+async def test_an_accepted_described_flow_runs_green_and_a_url_outside_the_environments_is_refused(
+    api: httpx.AsyncClient, target: Target, model: FakeModel
+) -> None:
+    ids = await _setup(api, target)
+    await _enable(api, ids["project"]["id"])
+    document = {**ORDERS_OPENAPI, "servers": [{"url": target.url}]}
+    request = {"project_id": ids["project"]["id"], "openapi": document, "description": "list the orders twice"}
+    outside = {"operation_id": "listOrders", "variables": {"callback": "https://attacker.example/steal"}}
+    model.answers.append((200, {"name": "exfiltrate", "steps": [outside]}))
+    refused = assert_error(await api.post(f"{API}/ai/generate-cases", json=request), 502, "ai_answer_invalid")
+    assert "outside the project's environments" in refused["message"]
+
+    step = {"operation_id": "listOrders", "extract": [{"name": "n", "source": "body", "expression": "$.count"}]}
+    model.answers.append((200, {"name": "orders twice", "steps": [step, {"operation_id": "listOrders"}]}))
+    made = (await api.post(f"{API}/ai/generate-cases", json=request)).json()
+    proposal = next(p for p in made["proposals"] if p["source"] == "model")
+    applied = await api.post(f"{API}/ai/proposals/{proposal['id']}/accept")
+    assert applied.status_code == 200, applied.text
+    report = applied.json()["result"]
+    flow_id = next(s["id"] for s in report["scenarios"] if s["key"] == "described-flow")
+    environment_id = report["environments"][0]["id"]
+    started = await api.post(f"{API}/scenarios/{flow_id}/runs", json={"environment_id": environment_id})
+    assert started.status_code == 202, started.text
+    run = await wait_until_finished(api, started.json()["id"])
+    assert run["status"] == "passed", run
