@@ -5,6 +5,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.callback import CallbackDelivery, ProjectCallbackSecret
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
+from app.models.plan import PlanRun, PlanRunStatus, TestPlan
 from app.models.project import Environment, Project
 from app.models.report import FailureClusterLabel, ReportRollup, ReportRollupDuration
 from app.models.run import ApiRequestRun, ScenarioRun, ScenarioRunChunk
@@ -26,6 +27,8 @@ __all__ = [
     "Environment",
     "FailureClusterLabel",
     "LoginThrottle",
+    "PlanRun",
+    "PlanRunStatus",
     "Project",
     "ProjectCallbackSecret",
     "ProjectMember",
@@ -33,6 +36,7 @@ __all__ = [
     "ReportRollupDuration",
     "ScenarioRun",
     "ScenarioRunChunk",
+    "TestPlan",
     "TestScenario",
     "TestScenarioCase",
     "TestScenarioDataset",

@@ -45,6 +45,10 @@ class ScenarioRun(Base):
     dataset_ids: Mapped[list[int] | None] = mapped_column(JSONValue, nullable=True)
     only_iterations: Mapped[list[int] | None] = mapped_column(JSONValue, nullable=True)
     rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("scenario_runs.id", ondelete="SET NULL"), nullable=True)
+    # The plan run that started it (app.plans), if any; its end moves the plan run on.
+    plan_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_runs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     iterations_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     iterations_passed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     iterations_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
