@@ -9,8 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, func, not_, or_, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    FunctionElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 
 from app.auth.principal import Principal
 from app.engine.statuses import FAILING, RunStatus
@@ -217,6 +232,26 @@ def _visible_runs(project_id: int, hidden: Hidden) -> list[ColumnElement[bool]]:
 RUN_STATUS_INDEX = "ix_api_request_runs_scenario_run_id_status"
 
 
+class ResponseStatus(FunctionElement[int]):
+    """A request run's response status code, read from its JSON snapshot."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "response_status"
+
+
+@compiles(ResponseStatus)
+def _response_status(element: ResponseStatus, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(ApiRequestRun.response["status"].as_integer(), **kw))
+
+
+@compiles(ResponseStatus, "mysql")
+@compiles(ResponseStatus, "mariadb")
+def _response_status_mysql(element: ResponseStatus, compiler: Any, **kw: Any) -> str:
+    # One JSON_VALUE: the generic form extracts twice (CASE ... CAST), a quarter of a 50k-failure scan on MariaDB.
+    return f"CAST(JSON_VALUE({compiler.process(ApiRequestRun.response, **kw)}, '$.status') AS SIGNED)"
+
+
 def failures_query(
     project_id: int, since: datetime, until: datetime, scenario_id: int | None, hidden: Hidden
 ) -> Select[Any]:
@@ -237,10 +272,10 @@ def failures_query(
             ApiRequestRun.case_id,
             ApiRequestRun.step_key,
             type_coerce(ApiRequestRun.status, String),  # the plain value: no enum built per row
-            ApiRequestRun.response["status"].as_integer(),
+            ResponseStatus(),
             ApiRequestRun.error,
             ApiRequestRun.assertions,
-            ApiRequestRun.started_at,
+            type_coerce(ApiRequestRun.started_at, DateTime(timezone=True)),  # made aware once, by the caller
             ApiRequestRun.is_final,
         )
         .join(ScenarioRun, ScenarioRun.id == ApiRequestRun.scenario_run_id)
@@ -269,12 +304,21 @@ async def last_passed_at(session: AsyncSession, project_id: int, scenario_ids: S
 
 async def latest_runs(session: AsyncSession, project_id: int, hidden: Hidden) -> list[ScenarioRun]:
     """The latest run of each scenario of the project."""
+    # Per visible scenario, its highest run id: read off the scenario_id index (each scenario's last entry), where
+    # grouping the project's runs scanned them all on MariaDB.
+    visible = select(TestScenario.id).where(TestScenario.project_id == project_id)
+    if hidden.scenarios:
+        visible = visible.where(TestScenario.id.not_in(hidden.scenarios))
+    scenario_ids = list(await session.scalars(visible))
+    if not scenario_ids:
+        return []
     latest = (
         select(func.max(ScenarioRun.id))
-        .where(*_visible_runs(project_id, hidden), ScenarioRun.scenario_id.is_not(None))
+        .where(ScenarioRun.scenario_id.in_(scenario_ids), ScenarioRun.project_id == project_id)
         .group_by(ScenarioRun.scenario_id)
     )
-    return list(await session.scalars(select(ScenarioRun).where(ScenarioRun.id.in_(latest))))
+    ids = list(await session.scalars(latest))
+    return list(await session.scalars(select(ScenarioRun).where(ScenarioRun.id.in_(ids)))) if ids else []
 
 
 async def names(session: AsyncSession, model: Any, ids: Sequence[int]) -> dict[int, str]:

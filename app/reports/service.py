@@ -376,11 +376,15 @@ async def _passes_between(
         max(end for _, end, *_ in spans.values()),
         hidden=hidden,
     )
-    passed: dict[str, int] = defaultdict(int)
+    by_case: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
     for moment, scenario_key, case_key, count in await repository.passes_by_hour(session, where, case_ids):
-        for key, (start, end, cases, scenarios) in spans.items():
-            if start <= moment < end and case_key in cases and (not scenarios or scenario_key in scenarios):
-                passed[key] += int(count or 0)
+        by_case[case_key].append((moment, scenario_key, count))
+    passed: dict[str, int] = defaultdict(int)
+    for key, (start, end, cases, scenarios) in spans.items():
+        for case_key in cases:
+            for moment, scenario_key, count in by_case.get(case_key, ()):
+                if start <= moment < end and (not scenarios or scenario_key in scenarios):
+                    passed[key] += count
     return passed
 
 
