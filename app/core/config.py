@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     # Projects' retention (app.reports.retention) is applied this often by the API process and by each Celery
     # worker, and once at their start; 0 turns the periodic prune off (`exile prune` still works).
     retention_interval_seconds: float = Field(default=3600.0, ge=0)
+    # Schedules (app.schedules, docs/schedules.md): every API process, and every Celery worker when a broker is
+    # configured, looks for due ticks this often (0: never in this process); a tick is claimed in the database,
+    # so it fires once however many processes look. A tick found at most its schedule's grace_seconds plus
+    # schedule_tolerance_seconds late still runs; later, it is recorded `missed`.
+    schedule_poll_seconds: float = Field(default=1.0, ge=0, le=3600)
+    schedule_tolerance_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # The shortest time allowed between two ticks of a schedule (a seconds field can make them frequent).
+    schedule_min_interval_seconds: int = Field(default=10, ge=1, le=86400)
+    # Fire records kept per schedule; older ones are deleted as new ones are recorded.
+    schedule_fires_kept: int = Field(default=1000, ge=10, le=1_000_000)
     # AI assistance (app.ai, docs/ai.md): an OpenAI-compatible chat-completions API. Off unless ai_base_url and
     # ai_model are set AND a project's admin turns it on (projects.ai_enabled); every feature also works without.
     ai_base_url: str | None = None

@@ -10,6 +10,7 @@ from app.models.project import Environment, Project
 from app.models.report import FailureClusterLabel, ReportRollup, ReportRollupDuration
 from app.models.run import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.scenario import TestScenario, TestScenarioCase, TestScenarioDataset, TestScenarioTag
+from app.models.schedule import CodeHostTrigger, CommitStatusDelivery, Schedule, ScheduleFire
 from app.models.team import ApiToken, LoginThrottle, ProjectMember
 from app.models.user import User
 
@@ -24,6 +25,8 @@ __all__ = [
     "AuditLog",
     "Base",
     "CallbackDelivery",
+    "CodeHostTrigger",
+    "CommitStatusDelivery",
     "Environment",
     "FailureClusterLabel",
     "LoginThrottle",
@@ -36,6 +39,8 @@ __all__ = [
     "ReportRollupDuration",
     "ScenarioRun",
     "ScenarioRunChunk",
+    "Schedule",
+    "ScheduleFire",
     "TestPlan",
     "TestScenario",
     "TestScenarioCase",
