@@ -25,6 +25,7 @@ from app.core.errors import install_error_handlers
 from app.reports.retention import prune
 from app.runs.chunks import shutdown_pool, warm_pool
 from app.runs.executor import reap_stale_runs
+from app.schedules.firing import fire_forever as fire_schedules_forever
 
 logger = logging.getLogger("exile")
 
@@ -73,11 +74,13 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     reaper = asyncio.ensure_future(_reap_forever())
     callbacks = asyncio.ensure_future(_send_callbacks_forever())
     pruner = asyncio.ensure_future(_prune_forever())
+    schedules = asyncio.ensure_future(fire_schedules_forever())  # every process: each tick is claimed once
     yield
     reaper.cancel()
     callbacks.cancel()
     pruner.cancel()
-    await asyncio.gather(reaper, callbacks, pruner, return_exceptions=True)
+    schedules.cancel()
+    await asyncio.gather(reaper, callbacks, pruner, schedules, return_exceptions=True)
     shutdown_pool()  # the processes that run sharded runs' chunks
     await dispose_engine()
 

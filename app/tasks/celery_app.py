@@ -14,7 +14,7 @@ celery_app = Celery(
     "exile",
     broker=settings.celery_broker_url or "redis://127.0.0.1:6379/0",
     backend=settings.celery_result_backend,
-    include=["app.tasks.scenario"],
+    include=["app.tasks.scenario", "app.tasks.schedules"],
 )
 celery_app.conf.update(
     task_default_queue="exile_scenario_tasks",
