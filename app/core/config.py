@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     # How long the process that ended a run keeps retrying its callback itself (a Celery thread, the reaper's
     # loop) before leaving the later attempts to the sweep that runs every run_reaper_interval_seconds.
     callback_hold_seconds: float = Field(default=15.0, ge=0, le=3600)
+    # Notifications (app.notifications, docs/notifications.md): each message is tried up to notify_attempts
+    # times, each attempt waiting notify_timeout_seconds at most; between attempts notify_backoff_seconds,
+    # doubling, at most notify_backoff_max_seconds. The process that recorded it retries for up to
+    # notify_hold_seconds; later attempts are made by the sweep every run_reaper_interval_seconds.
+    notify_attempts: int = Field(default=5, ge=1, le=50)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    notify_backoff_seconds: float = Field(default=2.0, ge=0, le=3600)
+    notify_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86400)
+    notify_hold_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Projects' retention (app.reports.retention) is applied this often by the API process and by each Celery
     # worker, and once at their start; 0 turns the periodic prune off (`exile prune` still works).
     retention_interval_seconds: float = Field(default=3600.0, ge=0)

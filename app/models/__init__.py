@@ -5,6 +5,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.callback import CallbackDelivery, ProjectCallbackSecret
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
+from app.models.notification import NotificationChannel, NotificationDelivery
 from app.models.plan import PlanRun, PlanRunStatus, TestPlan
 from app.models.project import Environment, Project
 from app.models.report import FailureClusterLabel, ReportRollup, ReportRollupDuration
@@ -30,6 +31,8 @@ __all__ = [
     "Environment",
     "FailureClusterLabel",
     "LoginThrottle",
+    "NotificationChannel",
+    "NotificationDelivery",
     "PlanRun",
     "PlanRunStatus",
     "Project",
