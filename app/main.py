@@ -22,6 +22,7 @@ from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
+from app.notifications.delivery import resume_pending as resume_notifications
 from app.reports.retention import prune
 from app.runs.chunks import shutdown_pool, warm_pool
 from app.runs.executor import reap_stale_runs
@@ -44,12 +45,17 @@ async def _reap_forever() -> None:
 
 
 async def _send_callbacks_forever() -> None:
-    """Run callbacks a dead process left pending are sent from here: at once at start, then every reaper tick."""
+    """Run callbacks and notifications a dead process left pending are sent from here: at once at start, then
+    every reaper tick."""
     while True:
         try:
             await resume_callbacks(get_session_factory())
         except Exception:
             logger.exception("sending pending run callbacks failed")
+        try:
+            await resume_notifications(get_session_factory())
+        except Exception:
+            logger.exception("sending pending notifications failed")
         await asyncio.sleep(get_settings().run_reaper_interval_seconds)
 
 

@@ -21,6 +21,7 @@ from celery.signals import worker_ready
 from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
+from app.notifications.delivery import resume_pending as resume_notifications
 from app.reports.retention import prune
 from app.runs.chunks import execute_chunk
 from app.runs.executor import execute_run, reap_stale_runs, worker_name
@@ -79,6 +80,13 @@ def resume_callbacks_task() -> int:
     return loop.run_until_complete(resume_pending(sessions))
 
 
+@celery_app.task(name="resume_notifications_task")
+def resume_notifications_task() -> int:
+    """Send the notifications a dead process left pending (app.notifications.delivery.resume_pending)."""
+    loop, sessions = thread_database()
+    return loop.run_until_complete(resume_notifications(sessions))
+
+
 @celery_app.task(name="prune_task")
 def prune_task() -> dict[str, int]:
     """Apply the projects' retention (app.reports.retention); what it did, as counts."""
@@ -100,6 +108,10 @@ def _start_reaper(**_kwargs: object) -> None:
                 resume_callbacks_task()
             except Exception:
                 logger.exception("sending pending run callbacks failed")
+            try:
+                resume_notifications_task()
+            except Exception:
+                logger.exception("sending pending notifications failed")
             time.sleep(get_settings().run_reaper_interval_seconds)
 
     threading.Thread(target=loop, name="exile-reaper", daemon=True).start()
