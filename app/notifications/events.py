@@ -313,7 +313,11 @@ async def on_runs_ended_at(session: AsyncSession, finished_at: datetime) -> None
 
 # ---- other domains' events -----------------------------------------------------------------------------------------
 def _subject_key(event: NotificationEvent, subject: dict[str, Any]) -> str:
-    for key, prefix in (("plan_id", "plan"), ("schedule_id", "schedule"), ("scenario_id", "scenario")):
+    """What the throttle counts by: a missed tick by its schedule, a plan run by its plan."""
+    order = [("plan_id", "plan"), ("schedule_id", "schedule"), ("scenario_id", "scenario")]
+    if event == NotificationEvent.SCHEDULE_MISSED:
+        order.insert(0, order.pop(1))
+    for key, prefix in order:
         if subject.get(key) is not None:
             return f"{prefix}:{subject[key]}"
     return f"event:{event}"
@@ -324,9 +328,10 @@ def _dedupe_key(event: NotificationEvent, subject: dict[str, Any]) -> str | None
         return one_line(subject["dedupe_key"], 128)
     if event == NotificationEvent.PLAN_RUN_FINISHED and subject.get("plan_run_id") is not None:
         return f"plan_run:{subject['plan_run_id']}"
-    if event == NotificationEvent.SCHEDULE_MISSED and subject.get("schedule_id") is not None:
-        return one_line(f"schedule:{subject['schedule_id']}:{subject.get('scheduled_for') or ''}", 128)
-    return None
+    tick = subject.get("scheduled_for") or subject.get("tick_at")
+    if event == NotificationEvent.SCHEDULE_MISSED and subject.get("schedule_id") is not None and tick:
+        return one_line(f"schedule:{subject['schedule_id']}:{tick}", 128)
+    return None  # nothing says which occurrence it is: each call is one message
 
 
 async def record_event(session: AsyncSession, project_id: int, event: str, subject: dict[str, Any]) -> None:
@@ -335,9 +340,12 @@ async def record_event(session: AsyncSession, project_id: int, event: str, subje
     `event`: a NotificationEvent value (plan_run_finished, schedule_missed). `subject`, every key optional:
     `name`, `status`, `title` (else made from name and status), `summary` ({label: value} or [[label, value]]),
     `failures` ([{"step", "message"}], the first 5 shown) and `failures_total`, `link` (a path on this server,
-    made absolute with PUBLIC_URL, or a URL), `environment`, `environment_id` (its secrets are masked), `trigger`,
-    `ci` ({"commit", "branch", "build_url"}), `duration_ms`, `reason`, `at`; for filters, throttling and
-    idempotency `plan_id`, `scenario_id`, `schedule_id`, `plan_run_id`, `scheduled_for` or `dedupe_key`.
+    made absolute with PUBLIC_URL, or a URL; `report_path` too), `environment`, `environment_id` (its secrets are
+    masked), `trigger`, `ci` ({"commit", "branch", "build_url"}), `duration_ms`, `reason`, `error`, `detail`, `at`;
+    counts `scenarios` / `iterations` / `requests` ({"total"?, "passed", ...}) and `pass_rate` (0..1); a plan's
+    `runs` ([{"name", "run_id", "status"}], those that did not pass listed as failures when `failures` is not
+    given); a missed tick's `tick_at` and `missed_ticks`; for filters, throttling and idempotency `plan_id`,
+    `scenario_id`, `schedule_id`, `plan_run_id`, `scheduled_for` / `tick_at`, or `dedupe_key`.
     Recorded in the caller's transaction; sent after it commits.
     """
     kind = NotificationEvent(event)  # an unknown name is the caller's bug: say so at once

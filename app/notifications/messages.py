@@ -34,6 +34,8 @@ DETAILS_LIMIT = 16 * 1024  # bytes of JSON: a subject's machine-readable details
 # Statuses that count as a failed run (run_failed, and what run_recovered recovers from).
 FAILED_RUN: tuple[RunStatus, ...] = (RunStatus.FAILED, RunStatus.ERROR, RunStatus.INTERRUPTED)
 BAD_STATUSES = frozenset({"failed", "error", "interrupted", "missed", "skipped"})
+# A plan run's scenario runs listed as its failures (`missing`: its scenario was deleted before its turn).
+FAILED_ITEMS = frozenset({"failed", "error", "interrupted", "missing"})
 
 _VERBS = {
     NotificationEvent.RUN_RECOVERED: "recovered",
@@ -77,6 +79,7 @@ def _duration(ms: float | None) -> str | None:
 
 
 def _counts(counts: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """`total (n passed, n failed, ...)`, naming only the counts that are not zero."""
     total = counts.get("total")
     parts = ", ".join(f"{counts.get(key, 0)} {key}" for key in keys if counts.get(key))
     return f"{total if total is not None else '?'}" + (f" ({parts})" if parts else "")
@@ -217,6 +220,63 @@ def _pairs(summary: Any) -> list[list[str]]:
     return pairs
 
 
+# A subject's own values shown in its summary, in this order (counts as "total (n passed, ...)").
+SUBJECT_FIELDS = (
+    ("scenarios", "Scenarios"),
+    ("iterations", "Iterations"),
+    ("requests", "Requests"),
+    ("pass_rate", "Pass rate"),
+    ("environment", "Environment"),
+    ("trigger", "Trigger"),
+    ("tick_at", "Tick"),
+    ("missed_ticks", "Missed ticks"),
+    ("reason", "Reason"),
+    ("detail", "Detail"),
+    ("error", "Error"),
+)
+COUNT_KEYS = ("passed", "failed", "error", "cancelled", "skipped", "flaky", "active", "not_run")
+
+
+def _subject_value(key: str, value: Any) -> str | None:
+    if value is None or value == "" or isinstance(value, list):
+        return None
+    if isinstance(value, dict):
+        if not all(isinstance(item, int) for item in value.values()):
+            return None  # a structure (a trigger's details): in `details`, not in the summary
+        if "total" not in value:
+            value = {"total": sum(v for k, v in value.items() if k != "flaky"), **value}
+        return _counts(value, COUNT_KEYS)
+    if key == "pass_rate" and isinstance(value, int | float):
+        return f"{value * 100:.1f} %"
+    return one_line(value, ERROR_LIMIT if key in ("error", "detail") else VALUE_LIMIT)
+
+
+def _subject_failures(subject: dict[str, Any], masker: Masker) -> tuple[list[dict[str, Any]], int]:
+    """The failures a subject lists, or those of its runs (a plan run's scenario runs that did not pass)."""
+    given = subject.get("failures")
+    if isinstance(given, list):
+        listed = [item for item in given if isinstance(item, dict)]
+        total = subject.get("failures_total")
+        total = total if isinstance(total, int) else len(listed)
+    else:
+        given_runs = subject.get("runs")
+        runs: list[Any] = given_runs if isinstance(given_runs, list) else []
+        listed = [
+            {"step": run.get("name"), "message": f"{run.get('status')}, run #{run.get('run_id')}"}
+            for run in runs
+            if isinstance(run, dict) and str(run.get("status")) in FAILED_ITEMS
+        ]
+        total = len(listed)
+    failures = [
+        {
+            "step": masker.clip(one_line(item.get("step") or item.get("name") or "?", 10_000), STEP_LIMIT),
+            "message": one_line(masker.clip(str(item.get("message") or ""), 4000), FAILURE_TEXT_LIMIT),
+        }
+        for item in listed[:MAX_FAILURES]
+    ]
+    return failures, max(0, total - len(failures))
+
+
 def subject_message(
     event: NotificationEvent, project_id: int, project_name: str, subject: dict[str, Any], masker: Masker
 ) -> dict[str, Any]:
@@ -228,9 +288,9 @@ def subject_message(
         NotificationEvent.SCHEDULE_MISSED: f"schedule {name} missed a tick",
     }.get(event, f"{name} {status}")
     summary = _pairs(subject.get("summary"))
-    for key, label in (("environment", "Environment"), ("trigger", "Trigger"), ("reason", "Reason")):
-        if subject.get(key):
-            summary.append([label, one_line(subject[key], VALUE_LIMIT)])
+    for key, label in SUBJECT_FIELDS:
+        if (shown := _subject_value(key, subject.get(key))) is not None:
+            summary.append([label, shown])
     if (duration := _duration(subject.get("duration_ms"))) is not None:
         summary.append(["Duration", duration])
     given_ci = subject.get("ci")
@@ -238,19 +298,7 @@ def subject_message(
     for key, label in (("branch", "Branch"), ("commit", "Commit"), ("build_url", "Build")):
         if ci.get(key):
             summary.append([label, one_line(ci[key], VALUE_LIMIT)])
-    given_failures = subject.get("failures")
-    listed: list[Any] = given_failures if isinstance(given_failures, list) else []
-    failures = []
-    for failure in listed[:MAX_FAILURES]:
-        if isinstance(failure, dict):
-            failures.append(
-                {
-                    "step": masker.clip(
-                        one_line(failure.get("step") or failure.get("name") or "?", 10_000), STEP_LIMIT
-                    ),
-                    "message": one_line(masker.clip(str(failure.get("message") or ""), 4000), FAILURE_TEXT_LIMIT),
-                }
-            )
+    failures, more = _subject_failures(subject, masker)
     details = {key: value for key, value in subject.items() if key not in ("summary", "failures", "title")}
     if len(orjson.dumps(details, default=str)) > DETAILS_LIMIT:
         details = {key: value for key, value in details.items() if isinstance(value, int | float | bool | None)}
@@ -260,12 +308,12 @@ def subject_message(
         "status": status,
         "tone": tone_of(status),
         "project": {"id": project_id, "name": project_name},
-        "summary": summary,
+        "summary": summary[: SUMMARY_LIMIT + len(SUBJECT_FIELDS) + 4],
         "failures": failures,
-        "more_failures": max(0, int(subject.get("failures_total") or len(listed)) - len(failures)),
+        "more_failures": more,
         "new_causes": [],
-        "link": absolute_link(subject.get("link")),
-        "at": subject.get("at"),
+        "link": absolute_link(subject.get("link") or subject.get("report_path")),
+        "at": subject.get("at") or subject.get("finished_at") or subject.get("tick_at"),
         "details": details,
     }
     return finish(message, masker)

@@ -460,3 +460,67 @@ async def test_two_events_recorded_at_once_cannot_both_take_the_throttle_s_last_
     recorded = await deliveries(api, channel["id"])
     assert sorted(d["status"] for d in recorded) == ["delivered", "throttled"]
     assert len(platforms.of("race-webhook")) == 1
+
+
+async def test_the_plans_and_schedules_own_subjects_become_readable_messages(api, platforms):
+    ids = await flow_on(api, platforms)
+    settings = channels_for(platforms, "shape")
+    plans = await add_channel(
+        api, ids["project"], {"name": "p", "type": "webhook", "events": ["plan_run_finished"], **settings["webhook"]}
+    )
+    ticks = await add_channel(
+        api, ids["project"], {"name": "t", "type": "dingtalk", "events": ["schedule_missed"], **settings["dingtalk"]}
+    )
+    plan_run = {  # the shape app.plans.summary.event_summary gives
+        "plan_run_id": 12,
+        "plan_id": 4,
+        "plan_name": "nightly",
+        "project_id": ids["project"],
+        "status": "failed",
+        "pass_rate": 2 / 3,
+        "scenarios": {"total": 3, "passed": 2, "failed": 1, "error": 0, "cancelled": 0, "skipped": 0, "active": 0},
+        "iterations": {"passed": 2, "failed": 1, "error": 0, "flaky": 0},
+        "requests": {"total": 9, "passed": 8, "failed": 1, "error": 0, "skipped": 0, "flaky": 0},
+        "runs": [
+            {"scenario_id": 1, "name": "login", "run_id": 40, "status": "passed"},
+            {"scenario_id": 2, "name": "checkout", "run_id": 41, "status": "failed"},
+        ],
+        "error": "pass rate 66.7% (2 of 3 scenarios passed) is below the required 95.0%",
+        "trigger": {"kind": "schedule", "schedule_id": 5},
+        "duration_ms": 61_000,
+        "report_path": "/api/v1/plan-runs/12/report?format=html",
+        "finished_at": "2026-12-04T02:01:01+00:00",
+    }
+    missed = {  # the shape app.schedules.firing gives
+        "schedule_id": 5,
+        "schedule_name": "every night",
+        "scenario_id": None,
+        "plan_id": 4,
+        "first_missed_at": "2026-12-04T02:00:00+00:00",
+        "missed_ticks": 1,
+        "detail": "no process was running at the tick",
+    }
+    async with get_session_factory()() as session:
+        await events.record_event(session, ids["project"], "plan_run_finished", plan_run)
+        for tick in ("2026-12-04T02:00:00+00:00", "2026-12-05T02:00:00+00:00", "2026-12-05T02:00:00+00:00"):
+            await events.record_event(session, ids["project"], "schedule_missed", {**missed, "tick_at": tick})
+        await session.commit()
+    await settled()
+
+    message = platforms.of("shape-webhook")[0].json
+    assert message["title"] == "[shop] plan nightly failed" and message["tone"] == "bad"
+    summary = dict(message["summary"])
+    assert summary["Scenarios"] == "3 (2 passed, 1 failed)" and summary["Pass rate"] == "66.7 %"
+    assert summary["Iterations"] == "3 (2 passed, 1 failed)" and summary["Duration"] == "61.0 s"
+    assert summary["Error"].startswith("pass rate 66.7%") and "Trigger" not in summary
+    assert message["failures"] == [{"step": "checkout", "message": "failed, run #41"}]
+    assert message["link"] == "/api/v1/plan-runs/12/report?format=html"
+    assert message["details"]["trigger"] == {"kind": "schedule", "schedule_id": 5}
+
+    sent = platforms.of("shape-dingtalk")
+    assert len(sent) == 2 and all(item.verdict == "ok" for item in sent)  # two ticks; the repeated one once
+    text = sent[0].json["markdown"]["text"]
+    assert "every night missed a tick" in text and "**Missed ticks**: 1" in text and "no process was running" in text
+    recorded = await deliveries(api, ticks["id"])
+    assert [d["subject_key"] for d in recorded] == ["schedule:5", "schedule:5"]
+    assert [d["subject_key"] for d in await deliveries(api, plans["id"])] == ["plan:4"]
