@@ -223,7 +223,7 @@ async def on_run_end(session: AsyncSession, run_id: int) -> None:
     # A case's "Send" is someone at their desk; a plan's scenario runs are announced by the plan.
     if run is None or run.status not in FINISHED or run.kind != "scenario" or run.scenario_id is None:
         return
-    if getattr(run, "plan_run_id", None) is not None:
+    if run.plan_run_id is not None:
         return
     channels = [
         channel
