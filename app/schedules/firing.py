@@ -58,7 +58,7 @@ class FireSummary:
         if outcome is None:
             self.lost += 1
         else:
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self.outcomes[str(outcome)] = self.outcomes.get(str(outcome), 0) + 1
 
     def __bool__(self) -> bool:
         return bool(self.outcomes)
@@ -341,4 +341,6 @@ async def tick(session_factory: async_sessionmaker[AsyncSession], worker: str) -
     summary = await fire_due(session_factory, worker=worker)
     if summary:
         logger.info("schedules: %s", summary.outcomes)
+    if summary.lost:  # another process claimed the tick between this one reading and claiming it
+        logger.info("schedules: %s tick(s) claimed by another process first", summary.lost)
     await send_due(session_factory, worker)
