@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Double, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, JSONValue, LongText, StatusString, TimestampMixin, UTCDateTime, VersionedMixin
@@ -104,7 +104,8 @@ class PlanRun(Base):
     requests_error: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     requests_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     requests_flaky: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    pass_rate: Mapped[float | None] = mapped_column(Float, nullable=True)  # set with the final status
+    # DOUBLE: MariaDB's FLOAT is single precision (2/3 would read back as 0.666667).
+    pass_rate: Mapped[float | None] = mapped_column(Double, nullable=True)  # set with the final status
     stopped: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # a stop rule held
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(LongText, nullable=True)  # why it did not pass

@@ -91,7 +91,7 @@ def upgrade() -> None:
         sa.Column("requests_error", sa.Integer(), nullable=False),
         sa.Column("requests_skipped", sa.Integer(), nullable=False),
         sa.Column("requests_flaky", sa.Integer(), nullable=False),
-        sa.Column("pass_rate", sa.Float(), nullable=True),
+        sa.Column("pass_rate", sa.Double(), nullable=True),
         sa.Column("stopped", sa.Boolean(), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("error", LONG_TEXT, nullable=True),
