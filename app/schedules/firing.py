@@ -281,6 +281,8 @@ async def _announce_missed(session: AsyncSession, tick: _Tick, fire: ScheduleFir
         {
             "schedule_id": schedule.id,
             "schedule_name": schedule.name,
+            "link": f"/api/v1/schedules/{schedule.id}/fires",
+            "environment_id": schedule.environment_id,
             "scenario_id": schedule.scenario_id,
             "plan_id": schedule.plan_id,
             "tick_at": fire.tick_at.isoformat(),

@@ -24,6 +24,7 @@ ZERO_SHA = "0" * 40
 Sha = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=500)]
 Url = Annotated[str, Field(max_length=2048)]
+RepositoryId = int | Annotated[str, Field(max_length=200)]
 
 
 class Ignored(Exception):
@@ -96,7 +97,7 @@ class _Loose(BaseModel):
 
 
 class _GithubRepository(_Loose):
-    id: int | str
+    id: RepositoryId
     full_name: Text
 
 
@@ -127,7 +128,7 @@ class _GithubPullRequestEvent(_Loose):
 
 
 class _GitlabProject(_Loose):
-    id: int | str
+    id: RepositoryId
     path_with_namespace: Text
     web_url: Url | None = None
 

@@ -26,6 +26,7 @@ class Target:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     statuses: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    notified: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -33,6 +34,7 @@ class Target:
         app.router.add_get("/gate", self.gate)
         app.router.add_post("/repos/{owner}/{repo}/statuses/{sha}", self.status)
         app.router.add_post("/api/v4/projects/{project}/statuses/{sha}", self.status)
+        app.router.add_post("/notify", self.notify)
         return app
 
     async def ok(self, request: web.Request) -> web.Response:
@@ -44,6 +46,11 @@ class Target:
         self.arrived.set()
         await self.release.wait()
         return web.json_response({"code": 0})
+
+    async def notify(self, request: web.Request) -> web.Response:
+        """A notification channel's webhook receiver."""
+        self.notified.append(await request.json())
+        return web.json_response({"ok": True})
 
     async def status(self, request: web.Request) -> web.Response:
         """A code host's commit-status API: records the path, headers and JSON body."""

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import build_engine, get_session_factory
-from app.models import ScenarioRun, Schedule, ScheduleFire
+from app.models import NotificationDelivery, ScenarioRun, Schedule, ScheduleFire
 from app.models.schedule import FireOutcome
 from app.runs.dispatch import wait_for_inline_runs
 from app.schedules import firing
@@ -215,3 +215,19 @@ async def test_an_edit_between_reading_and_claiming_makes_the_loop_give_the_tick
     assert await firing.fire_one(get_session_factory(), read, tick, "stale") is None
     assert await fires(schedule["id"]) == []
     assert (await firing.fire_due(get_session_factory(), now=tick)).outcomes == {FireOutcome.FIRED: 1}
+
+
+async def test_a_missed_tick_reaches_the_projects_channel_for_missed_schedules(
+    api: httpx.AsyncClient, flow: Flow, target: Target
+) -> None:
+    channel = await api.post(
+        f"/api/v1/projects/{flow.project_id}/channels",
+        json={"name": "team", "type": "webhook", "url": f"{target.url}/notify", "events": ["schedule_missed"]},
+    )
+    assert channel.status_code == 201, channel.text
+    schedule = await new_schedule(api, flow, cron="0 * * * *", grace_seconds=0)
+    tick = first_tick(schedule)
+    assert (await firing.fire_due(get_session_factory(), now=tick + timedelta(minutes=10))).outcomes == {"missed": 1}
+    async with get_session_factory()() as session:
+        deliveries = list(await session.scalars(select(NotificationDelivery)))
+    assert [(d.event, d.project_id) for d in deliveries] == [("schedule_missed", flow.project_id)]
