@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from sqlalchemy import select, update
@@ -192,6 +193,17 @@ async def _verified(session: AsyncSession, token: str, headers: Mapping[str, str
     return trigger
 
 
+def _payload(headers: Mapping[str, str], body: bytes) -> Any:
+    """The delivery's JSON: the body, or GitHub's `payload` form field (content type x-www-form-urlencoded)."""
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        body = (fields.get("payload") or [""])[0].encode()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise AppError("the delivery's body is not JSON", status_code=400, code="invalid_body") from None
+
+
 async def _note(session: AsyncSession, trigger: CodeHostTrigger, outcome: str) -> None:
     """The trigger's last delivery, shown to its admins (not a change of the trigger: no new version)."""
     await session.execute(
@@ -207,10 +219,7 @@ async def receive(
 ) -> tuple[dict[str, Any], targets.Started | None]:
     """Verify and act on one delivery: the answer, and what it started (to hand over after the commit)."""
     trigger = await _verified(session, token, headers, body)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise AppError("the delivery's body is not JSON", status_code=400, code="invalid_body") from None
+    payload = _payload(headers, body)
     try:
         if not trigger.enabled:
             raise hooks.Ignored("the trigger is disabled")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -298,3 +299,19 @@ async def test_gitlab_gets_its_own_status_body_and_token_header(
     [(path, sent_headers, sent)] = target.statuses
     assert path == f"/api/v4/projects/15/statuses/{SHA}" and sent_headers["PRIVATE-TOKEN"] == "glpat-statustoken123456"
     assert sent["state"] == "success" and sent["name"] == "exile/ci"
+
+
+async def test_github_deliveries_sent_as_a_form_are_read_from_their_payload_field(
+    api: httpx.AsyncClient, client: httpx.AsyncClient, flow: Flow
+) -> None:
+    trigger = await new_trigger(api, flow)
+    body = urlencode({"payload": json.dumps(github_push())}).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": github_signature(trigger["secret"], body),  # GitHub signs the form body as sent
+    }
+    answer = await client.post(trigger["hook_url"], content=body, headers=headers)
+    assert answer.status_code == 202 and answer.json()["status"] == "started", answer.text
+    [run] = await runs()
+    assert run.ci["commit"] == SHA
