@@ -6,8 +6,6 @@ the same checks as a person pressing "Run" (visibility, role, each case's run_pe
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,25 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, require_role
-from app.core.errors import AppError, Forbidden, InvalidInput
+from app.core.errors import Forbidden, InvalidInput
 from app.engine.statuses import ACTIVE
 from app.models import Environment, PlanRun, ScenarioRun, TestPlan, TestScenario, User
 from app.models.plan import PLAN_ACTIVE
+from app.plans.service import start_plan_run
 from app.runs.dispatch import dispatch
 from app.runs.schemas import CiInfo, ScenarioRunCreate
 from app.runs.service import start_scenario_run
-
-PlanStarter = Callable[..., Awaitable[PlanRun]]
-
-
-def plan_starter() -> PlanStarter | None:
-    """app.plans.service.start_plan_run once the plans domain provides it (None before)."""
-    try:
-        module = importlib.import_module("app.plans.service")
-    except ImportError:
-        return None
-    starter = getattr(module, "start_plan_run", None)
-    return starter if callable(starter) else None
 
 
 async def check_target(
@@ -53,11 +40,6 @@ async def check_target(
     if scenario_id is not None:
         entity, label, field = await session.get(TestScenario, scenario_id), "scenario", "scenario_id"
     else:
-        if plan_starter() is None:
-            raise InvalidInput(
-                "plans cannot be scheduled or triggered on this server yet (test plans are not available)",
-                loc=["body", "plan_id"],
-            )
         entity, label, field = await session.get(TestPlan, plan_id), "plan", "plan_id"
     role = await principal.role_in(session, entity.project_id) if entity is not None else None
     if entity is None or not principal.can_see(role, entity.owner_id, entity.visibility) or role is None:
@@ -117,10 +99,8 @@ async def start(
         run.ci = {**run.ci, **{key: value for key, value in ci.items() if value is not None}}
         await session.flush()
         return Started(run=run)
-    starter = plan_starter()
-    if starter is None or plan_id is None:
-        raise AppError("test plans are not available on this server", status_code=422, code="plans_unavailable")
-    plan_run = await starter(
+    assert plan_id is not None
+    plan_run = await start_plan_run(
         session,
         principal,
         plan_id,

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from app.core.db import get_session_factory
@@ -16,12 +15,9 @@ from app.models.schedule import FireOutcome
 from app.runs.dispatch import wait_for_inline_runs
 from app.schedules import firing
 from app.schedules.hooks import github_signature
-from app.schedules.targets import plan_starter
 from tests.factories import create
 from tests.schedules.conftest import Flow, Target, make_flow
 from tests.schedules.test_hooks import SHA, github_push
-
-pytestmark = pytest.mark.skipif(plan_starter() is None, reason="test plans (app.plans.service) are not available")
 
 
 async def two_scenario_plan(api: httpx.AsyncClient, flow: Flow, target: Target) -> dict[str, Any]:
