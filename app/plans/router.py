@@ -15,7 +15,7 @@ from app.core.schemas import PathId, QueryId, QueryText, Status
 from app.interop.reports import REPORTERS, html
 from app.models import PlanRun, PlanRunStatus, TestPlan
 from app.models.plan import PLAN_ACTIVE
-from app.plans import report, service, summary
+from app.plans import plan_runs, report, service, summary
 from app.plans.schemas import PlanCreate, PlanRead, PlanRunCreate, PlanRunRead, PlanUpdate
 
 router = APIRouter(tags=["plans"], responses=error_responses(*SIGNED_IN))
@@ -26,7 +26,7 @@ def _base(request: Request) -> str:
 
 
 async def _read(session: SessionDep, plan_run: PlanRun, request: Request) -> dict[str, Any]:
-    live = await service.live_statuses(session, [plan_run.id])
+    live = await plan_runs.live_statuses(session, [plan_run.id])
     return summary.read(plan_run, live, _base(request))
 
 
@@ -114,9 +114,11 @@ async def list_plan_runs(
     project_id: QueryId = None,
     status: PlanRunStatus | None = None,
 ) -> dict[str, object]:
-    statement = await service.plan_runs_query(session, principal, plan_id=plan_id, project_id=project_id, status=status)
+    statement = await plan_runs.plan_runs_query(
+        session, principal, plan_id=plan_id, project_id=project_id, status=status
+    )
     items, total = await paginate(session, statement, params)
-    live = await service.live_statuses(session, [item.id for item in items if item.status in PLAN_ACTIVE])
+    live = await plan_runs.live_statuses(session, [item.id for item in items if item.status in PLAN_ACTIVE])
     return {
         "items": [summary.read(item, live, _base(request)) for item in items],
         "total": total,
@@ -130,7 +132,7 @@ async def get_plan_run(
     plan_run_id: PathId, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Status, summed counts, verdict and each selected scenario with its run."""
-    return await _read(session, await service.get_plan_run(session, principal, plan_run_id), request)
+    return await _read(session, await plan_runs.get_plan_run(session, principal, plan_run_id), request)
 
 
 @router.post("/plan-runs/{plan_run_id}/cancel", response_model=PlanRunRead, responses=error_responses(403, 404, 409))
@@ -138,9 +140,9 @@ async def cancel_plan_run(
     plan_run_id: PathId, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Cancels every scenario run of it; it ends `cancelled` when the last of them has stopped."""
-    await service.request_cancel(session, principal, plan_run_id)
-    await session.commit()  # from here no scenario run of it starts (see service.request_cancel)
-    plan_run = await service.cancel_children(session, principal, plan_run_id)
+    await plan_runs.request_cancel(session, principal, plan_run_id)
+    await session.commit()  # from here no scenario run of it starts (see plan_runs.request_cancel)
+    plan_run = await plan_runs.cancel_children(session, principal, plan_run_id)
     await session.commit()
     return await _read(session, plan_run, request)
 
@@ -164,7 +166,7 @@ async def plan_run_report(
     format: Annotated[Literal["json", "junit", "html"], Query(description="json, junit (XML) or html")],
 ) -> StreamingResponse:
     """The report of an ended plan run, by the same reporters as a scenario run's (409 while it runs)."""
-    plan_run = await service.get_plan_run(session, principal, plan_run_id)
+    plan_run = await plan_runs.get_plan_run(session, principal, plan_run_id)
     if plan_run.status in PLAN_ACTIVE:
         raise Conflict(
             f"plan run {plan_run.id} is still {plan_run.status}; its report can be read once it has ended "

@@ -223,3 +223,31 @@ async def test_a_deleted_plan_keeps_its_runs(api, shop):
     assert [item["id"] for item in listed["items"]] == [ended["id"]]
     junit = await api.get(f"{API}/plan-runs/{ended['id']}/report", params={"format": "junit"})
     assert junit.status_code == 200 and json.dumps(junit.text).count("testsuite ") >= 1
+
+
+async def test_reconcile_catches_up_a_plan_run_whose_scenario_run_ended_unseen(api, shop, user):
+    """A scenario run ended without its plan's part (that part failed and was rolled back): reconcile counts it."""
+    from sqlalchemy import update
+
+    from app.auth.principal import Principal
+    from app.models.base import utcnow
+    from app.plans import progress
+
+    plan = await shop.plan([await shop.scenario("first", ["/ok"]), await shop.scenario("second", ["/ok"])])
+    async with get_session_factory()() as session:
+        plan_run = await service.start_plan_run(session, Principal(user=user), plan["id"])
+        launch.forget_since(session, (0, 0))  # not dispatched: this test ends it by hand
+        await session.commit()
+        plan_run_id, first_run = plan_run.id, plan_run.items[0]["run_id"]
+    async with get_session_factory()() as session:
+        await session.execute(
+            update(ScenarioRun)
+            .where(ScenarioRun.id == first_run)
+            .values(status="error", finished_at=utcnow(), error="ended where the plan did not see it")
+        )
+        await session.commit()
+    assert (await api.get(f"{API}/plan-runs/{plan_run_id}")).json()["items"][1]["status"] == "pending"
+    assert await progress.reconcile(get_session_factory()) == 1
+    ended = await wait_for_plan_run(api, plan_run_id)
+    assert [item["status"] for item in ended["items"]] == ["error", "passed"]
+    assert await progress.reconcile(get_session_factory()) == 0  # nothing left to catch up
