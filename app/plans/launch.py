@@ -3,10 +3,11 @@
 A child is created when its turn comes (at the plan run's start, or in the transaction that ends an earlier
 child), never ahead of it: a run left `queued` while it waits would be taken by the reaper for a lost one
 (interrupted, or sent to the workers again). Its row must be committed before an executor looks for it, so
-the creating transaction only notes it; an `after_commit` hook on that session then starts it: an inline run
-as a task on this process's loop, a Celery run from a short thread (the loop of a Celery worker thread stops
-as soon as its task returns). A child whose task cannot be sent is ended `error` and stops its plan run.
-The plan run's callback delivery, recorded with its end, is sent the same way.
+the creating transaction only notes it; an `after_commit` hook on that session then starts it. An inline run
+becomes a task on the API's loop, or, when the session is not the API's (a run pool process ended the previous
+one there, or a Celery thread: loops that stop as soon as their task returns), runs in a thread of its own. A
+Celery run is sent from a short thread; one whose task cannot be sent is ended `error` and stops its plan run.
+The plan run's callback delivery, recorded with its end, is sent from such a thread too.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from app.core.config import get_settings
 from app.engine.statuses import RunStatus
@@ -89,19 +89,57 @@ def _committed(sync_session: Session) -> None:
     pending.runs.clear()
     pending.deliveries.clear()
     remote = [run_id for run_id, executor in runs if executor != "inline"]
-    for run_id in (run_id for run_id, executor in runs if executor == "inline"):
-        _start_inline(run_id)
+    inline = [run_id for run_id, executor in runs if executor == "inline"]
+    if inline and _on_the_servers_loop(sync_session):
+        from app.runs.dispatch import start_inline  # late: app.runs imports this package at a run's end
+
+        for run_id in inline:
+            start_inline(run_id)
+    elif inline:
+        threading.Thread(target=_run_here, args=(inline,), name="exile-plan-run", daemon=True).start()
     if remote or deliveries:
         threading.Thread(target=_send, args=(remote, deliveries), name="exile-plan-dispatch", daemon=True).start()
 
 
-def _start_inline(run_id: int) -> None:
-    from app.runs.dispatch import start_inline  # late: app.runs imports this package at its end of a run
+def _on_the_servers_loop(sync_session: Session) -> bool:
+    """Whether this session is the process's own engine's, on a loop that keeps running (the API's).
+
+    Any other session (a run pool process's or a Celery thread's, app.core.db.thread_database; one of the
+    threads here) lives on a loop that runs only while its task does: a run started on it would freeze.
+    """
+    from app.core.db import get_engine
 
     try:
-        start_inline(run_id)
-    except RuntimeError:  # no event loop here: the reaper ends the run (`interrupted`), and its plan goes on
-        logger.error("plan child run %s could not be started here: no running event loop", run_id)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return sync_session.bind is get_engine().sync_engine
+
+
+def _thread_sessions() -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """An engine of this thread's own (a connection never crosses event loops); the caller disposes it."""
+    from app.core.db import THREAD_POOL_SIZE, build_engine
+
+    engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
+    return engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def _run_here(run_ids: list[int]) -> None:
+    """In its own thread: execute inline runs that were created where no loop would carry them to the end."""
+
+    async def execute() -> None:
+        from app.runs.executor import execute_run, worker_name
+
+        engine, sessions = _thread_sessions()
+        try:
+            await asyncio.gather(*(execute_run(sessions, run_id, worker_name("plan")) for run_id in run_ids))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(execute())
+    except Exception:
+        logger.exception("plan child runs %s failed to execute here (the reaper ends them)", run_ids)
 
 
 def _send(run_ids: list[int], delivery_ids: list[int]) -> None:
@@ -124,12 +162,10 @@ def _send(run_ids: list[int], delivery_ids: list[int]) -> None:
 
 async def _after_send(unsent: list[tuple[int, str]], delivery_ids: list[int]) -> None:
     from app.callbacks import service as callbacks
-    from app.core.db import build_engine
     from app.plans import progress
     from app.runs.ending import record_end
 
-    engine = build_engine(get_settings().resolved_database_url, poolclass=NullPool)
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    engine, sessions = _thread_sessions()
     try:
         for run_id, reason in unsent:
             async with sessions() as session:

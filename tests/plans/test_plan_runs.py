@@ -251,3 +251,25 @@ async def test_reconcile_catches_up_a_plan_run_whose_scenario_run_ended_unseen(a
     ended = await wait_for_plan_run(api, plan_run_id)
     assert [item["status"] for item in ended["items"]] == ["error", "passed"]
     assert await progress.reconcile(get_session_factory()) == 0  # nothing left to catch up
+
+
+async def test_a_scenario_sharded_over_the_run_pool_hands_on_to_the_next_scenario(api, shop, monkeypatch):
+    """Its last chunk ends it in a pool process, whose loop stops with the chunk: the next one must still run."""
+    from app.core.config import get_settings
+    from app.runs.chunks import shutdown_pool
+
+    settings = get_settings()
+    monkeypatch.setattr(settings, "run_processes", 2)
+    monkeypatch.setattr(settings, "run_chunk_rows", 3)
+    monkeypatch.setattr(settings, "run_heartbeat_seconds", 0.2)
+    try:
+        big = await shop.scenario("big", ["/ok"], rows=8, settings={"concurrency": 2})
+        after = await shop.scenario("after", ["/ok"], rows=2)
+        plan = await shop.plan([big, after, await shop.scenario("last", ["/ok"])])
+        ended = await wait_for_plan_run(api, (await start(api, plan["id"]))["id"])
+    finally:
+        shutdown_pool()
+    assert [item["status"] for item in ended["items"]] == ["passed", "passed", "passed"]
+    assert ended["requests"]["passed"] == 8 + 2 + 1
+    children = await _children(ended["id"])
+    assert children[0].chunks == 3  # it was sharded
