@@ -23,6 +23,7 @@ from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.notifications.delivery import resume_pending as resume_notifications
+from app.plans.progress import reconcile as reconcile_plan_runs
 from app.reports.retention import prune
 from app.runs.chunks import shutdown_pool, warm_pool
 from app.runs.executor import reap_stale_runs
@@ -41,6 +42,10 @@ async def _reap_forever() -> None:
             )
         except Exception:
             logger.exception("reaping stale runs failed")
+        try:  # plan runs whose scenario runs ended uncounted (a crash between the two) move on
+            await reconcile_plan_runs(get_session_factory())
+        except Exception:
+            logger.exception("reconciling plan runs failed")
         await asyncio.sleep(settings.run_reaper_interval_seconds)
 
 

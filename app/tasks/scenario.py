@@ -22,6 +22,7 @@ from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
 from app.notifications.delivery import resume_pending as resume_notifications
+from app.plans.progress import reconcile as reconcile_plan_runs
 from app.reports.retention import prune
 from app.runs.chunks import execute_chunk
 from app.runs.executor import execute_run, reap_stale_runs, worker_name
@@ -68,9 +69,11 @@ def _run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: s
 def reap_stale_runs_task() -> int:
     loop, sessions = thread_database()
     settings = get_settings()
-    return loop.run_until_complete(
+    reaped = loop.run_until_complete(
         reap_stale_runs(sessions, settings.run_stale_after_seconds, settings.run_queued_timeout_seconds)
     )
+    loop.run_until_complete(reconcile_plan_runs(sessions))  # plan runs whose scenario runs ended uncounted
+    return reaped
 
 
 @celery_app.task(name="resume_callbacks_task")
