@@ -23,9 +23,7 @@ class ReportRollup(Base):
     """
 
     __tablename__ = "report_rollups"
-    __table_args__ = (
-        UniqueConstraint(*ROLLUP_INDEX, name="uq_report_rollups_key"),
-    )
+    __table_args__ = (UniqueConstraint(*ROLLUP_INDEX, name="uq_report_rollups_key"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
@@ -58,9 +56,7 @@ class ReportRollupDuration(Base):
     are read off the sum (to within 5 %), which a stored p95 could not give."""
 
     __tablename__ = "report_rollup_durations"
-    __table_args__ = (
-        UniqueConstraint(*ROLLUP_INDEX, "bin", name="uq_report_rollup_durations_key"),
-    )
+    __table_args__ = (UniqueConstraint(*ROLLUP_INDEX, "bin", name="uq_report_rollup_durations_key"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
