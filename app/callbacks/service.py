@@ -38,6 +38,7 @@ from yarl import URL
 from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.config import get_settings
+from app.core.leased_delivery import attempt_while_held
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -386,23 +387,17 @@ async def deliver(
     Never raises: a callback's trouble must not become the run's.
     """
     owner = _owner()
-    started = time.monotonic()
-    hold = get_settings().callback_hold_seconds
     try:
-        while True:
-            claimed = await _claim(session_factory, delivery_id, owner)
-            if claimed is None:
-                return None
-            delivery, secret = claimed
-            # Retries that would keep this process (a Celery thread, the reaper's loop) past the hold are left
-            # to the sweep, which every process runs every reaper interval.
-            waited = time.monotonic() - started
-            keep_going = keep_going and waited + _backoff(delivery.attempts + 1) <= hold
-            status, next_at = await _attempt(session_factory, delivery, secret, owner, keep_lease=keep_going)
-            if status != DeliveryStatus.PENDING or not keep_going or next_at is None:
-                return status
-            # Until the recorded time (plus a hair), so the claim finds the attempt due.
-            await asyncio.sleep(max(0.0, (next_at - utcnow()).total_seconds()) + 0.005)
+        # Retries that would keep this process (a Celery thread, the reaper's loop) past the hold are left to the
+        # sweep, which every process runs every reaper interval.
+        return await attempt_while_held(
+            lambda: _claim(session_factory, delivery_id, owner),
+            lambda delivery, secret, keep: _attempt(session_factory, delivery, secret, owner, keep_lease=keep),
+            _backoff,
+            hold_seconds=get_settings().callback_hold_seconds,
+            keep_going=keep_going,
+            pending=DeliveryStatus.PENDING,
+        )
     except Exception:
         logger.exception("callback %s could not be sent; a later sweep tries again", delivery_id)
         return None

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from yarl import URL
 
 from app.core.config import get_settings
+from app.core.leased_delivery import attempt_while_held
 from app.core.secret_box import unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -270,21 +271,16 @@ async def deliver(
     None when it was not this caller's to send (another process holds it, it is not due, or it is done).
     `owner`: the lease its recorder already took (a test message). Never raises.
     """
-    owner = owner or _owner()
-    started = time.monotonic()
-    hold = get_settings().notify_hold_seconds
+    lease = owner or _owner()
     try:
-        while True:
-            claimed = await _claim(session_factory, delivery_id, owner)
-            if claimed is None:
-                return None
-            delivery, channel = claimed
-            waited = time.monotonic() - started
-            keep_going = keep_going and waited + _backoff(delivery.attempts + 1) <= hold
-            status, next_at = await _attempt(session_factory, delivery, channel, owner, keep_lease=keep_going)
-            if status != NotificationStatus.PENDING or not keep_going or next_at is None:
-                return status
-            await asyncio.sleep(max(0.0, (next_at - utcnow()).total_seconds()) + 0.005)
+        return await attempt_while_held(
+            lambda: _claim(session_factory, delivery_id, lease),
+            lambda delivery, channel, keep: _attempt(session_factory, delivery, channel, lease, keep_lease=keep),
+            _backoff,
+            hold_seconds=get_settings().notify_hold_seconds,
+            keep_going=keep_going,
+            pending=NotificationStatus.PENDING,
+        )
     except Exception:
         logger.exception("notification %s could not be sent; a later sweep tries again", delivery_id)
         return None
