@@ -20,12 +20,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ai.outgoing import mask_outgoing, mask_text, project_masker
+from app.ai.outgoing import mask_outgoing, mask_text
 from app.ai.provider import ChatProvider, OpenAICompatible, ProviderError
 from app.auth.principal import Principal
 from app.core.config import get_settings
 from app.core.db import get_session_factory
 from app.core.errors import AppError
+from app.environments.secrets import project_masker
 from app.models import AiInteraction, Project
 from app.models.ai import InteractionStatus
 from app.models.base import utcnow

@@ -11,13 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.secret_box import unseal
 from app.engine.masking import MASK, Masker
 from app.interop.export import is_credential_name
-from app.models import Environment
 
 SECRET_SHAPES = re.compile(
     r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{6,}"  # a JWT
@@ -37,19 +32,6 @@ NAMED_IN_TEXT = re.compile(
     rf"""((?:\\*["'])?[\w.-]*(?:{_NAMED})[\w.-]*(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)([^"'\\&\s,;}}]+)""",
     re.IGNORECASE,
 )
-
-
-async def project_masker(session: AsyncSession, project_id: int) -> Masker:
-    values: list[str] = []
-    for (sealed,) in await session.execute(
-        select(Environment.secret_variables).where(Environment.project_id == project_id)
-    ):
-        for value in (sealed or {}).values():
-            try:
-                values.append(unseal(value))
-            except ValueError:  # SECRET_KEY changed: the value cannot be read, so it cannot be sent either
-                continue
-    return Masker(values)
 
 
 def mask_text(text: str, masker: Masker) -> str:

@@ -43,7 +43,8 @@ from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
 from app.engine.statuses import FINISHED
-from app.models import CallbackDelivery, Environment, ProjectCallbackSecret, ScenarioRun, TestScenario
+from app.environments.secrets import environment_masker
+from app.models import CallbackDelivery, ProjectCallbackSecret, ScenarioRun, TestScenario
 from app.models.base import utcnow
 from app.models.callback import DeliveryStatus
 
@@ -140,19 +141,6 @@ def report_urls(run_id: int) -> dict[str, str]:
     }
 
 
-async def _masker(session: AsyncSession, run: ScenarioRun) -> Masker:
-    """The run's environment secrets: an error text can quote one (the executor masks it too; this is the net)."""
-    values: list[str] = []
-    if run.environment_id is not None:
-        sealed = await session.scalar(select(Environment.secret_variables).where(Environment.id == run.environment_id))
-        for value in (sealed or {}).values():
-            try:
-                values.append(unseal(value))
-            except ValueError:  # SECRET_KEY changed: nothing to mask with, nothing the run could have sent either
-                continue
-    return Masker(values)
-
-
 async def build_payload(session: AsyncSession, run: ScenarioRun) -> dict[str, Any]:
     """The summary a receiver gets: who, what, the verdict, counts, timings, report links and the CI metadata."""
     from app.runs.service import run_read  # the same counts the API shows (a late import: runs imports this)
@@ -161,7 +149,7 @@ async def build_payload(session: AsyncSession, run: ScenarioRun) -> dict[str, An
     scenario_name = None
     if run.scenario_id is not None:
         scenario_name = await session.scalar(select(TestScenario.name).where(TestScenario.id == run.scenario_id))
-    masker = await _masker(session, run)
+    masker = await environment_masker(session, run.environment_id)
     error = bounded(masker.text(run.error), ERROR_LIMIT) if run.error else None
     return {
         "event": "run.finished",

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings
 from app.engine.statuses import FAILING, FINISHED, RunStatus
+from app.environments.secrets import environment_masker
 from app.models import ApiRequestRun, NotificationChannel, NotificationDelivery, Project, ScenarioRun
 from app.models.base import utcnow
 from app.models.notification import NotificationEvent, NotificationStatus
@@ -358,7 +359,7 @@ async def record_event(session: AsyncSession, project_id: int, event: str, subje
         return
     project_name = await session.scalar(select(Project.name).where(Project.id == project_id)) or "?"
     environment_id = subject.get("environment_id")
-    masker = await messages.secret_masker(session, environment_id if isinstance(environment_id, int) else None)
+    masker = await environment_masker(session, environment_id if isinstance(environment_id, int) else None)
     message = messages.subject_message(kind, project_id, project_name, subject, masker)
     subject_key = _subject_key(kind, subject)
     dedupe_key = _dedupe_key(kind, subject)

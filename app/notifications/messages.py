@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.service import report_urls
 from app.core.config import get_settings
-from app.core.secret_box import unseal
 from app.core.text import storable
 from app.engine.masking import Masker
 from app.engine.statuses import FAILING, RunStatus
+from app.environments.secrets import environment_masker
 from app.models import ApiRequestRun, Environment, Project, ScenarioRun, TestScenario
 from app.models.notification import NotificationEvent
 from app.notifications.formats import one_line
@@ -48,19 +48,6 @@ def tone_of(status: str) -> str:
     if status == "passed":
         return "good"
     return "bad" if status in BAD_STATUSES else "neutral"
-
-
-async def secret_masker(session: AsyncSession, environment_id: int | None) -> Masker:
-    """The environment's secret values: a failure text or a CI field can quote one."""
-    values: list[str] = []
-    if environment_id is not None:
-        sealed = await session.scalar(select(Environment.secret_variables).where(Environment.id == environment_id))
-        for value in (sealed or {}).values():
-            try:
-                values.append(unseal(value))
-            except ValueError:  # SECRET_KEY changed: nothing to mask with, and nothing a run could have sent
-                continue
-    return Masker(values)
 
 
 def absolute_link(link: Any) -> str | None:
@@ -145,7 +132,7 @@ async def run_message(
     from app.runs.service import run_read  # the counts the API shows (late: runs imports notifications)
 
     read = run_read(run)
-    masker = await secret_masker(session, run.environment_id)
+    masker = await environment_masker(session, run.environment_id)
     project_name = await session.scalar(select(Project.name).where(Project.id == run.project_id)) or "?"
     scenario_name = None
     if run.scenario_id is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.text import bounded
 from app.engine.statuses import FINISHED, RunStatus
+from app.environments.secrets import environment_masker
 from app.models import CallbackDelivery, PlanRun, PlanRunStatus, ScenarioRun, TestScenario
 from app.models.base import utcnow
 from app.models.callback import DeliveryStatus
@@ -32,7 +33,7 @@ from app.models.plan import PLAN_ACTIVE
 from app.notifications import events
 from app.plans import launch
 from app.plans.schemas import PassCriteria
-from app.plans.summary import ERROR_LIMIT, MISSING, PENDING, SKIPPED, STARTED, environment_masker, event_summary
+from app.plans.summary import ERROR_LIMIT, MISSING, PENDING, SKIPPED, STARTED, event_summary
 
 logger = logging.getLogger("exile.plans")
 

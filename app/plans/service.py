@@ -23,6 +23,7 @@ from app.core.crud import apply_changes, check_version
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.merge_patch import VARIABLE_MAP, merge_patch, validate_merged
 from app.core.schemas import check_json_safe
+from app.environments.secrets import environment_masker
 from app.models import (
     ApiRequest,
     Environment,
@@ -43,7 +44,7 @@ from app.plans.schemas import (
     Selection,
     StopRules,
 )
-from app.plans.summary import PENDING, environment_masker
+from app.plans.summary import PENDING
 from app.runs import service as runs
 from app.runs.schemas import CallbackUrl
 

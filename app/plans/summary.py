@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.core.config import get_settings
-from app.core.secret_box import unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
-from app.models import Environment, PlanRun
+from app.models import PlanRun
 
 ERROR_LIMIT = 2000
 ITEMS_IN_PAYLOAD = 200  # scenario runs listed in an event or callback (the API lists them all)
@@ -121,16 +117,3 @@ def event_summary(plan_run: PlanRun, masker: Masker) -> dict[str, Any]:
         "report_path": f"/api/v1/plan-runs/{plan_run.id}/report?format=html",
         "reports": links(plan_run.id),
     }
-
-
-async def environment_masker(session: AsyncSession, environment_id: int | None) -> Masker:
-    """The environment's secret values: a trigger's text or an error may quote one."""
-    values: list[str] = []
-    if environment_id is not None:
-        sealed = await session.scalar(select(Environment.secret_variables).where(Environment.id == environment_id))
-        for value in (sealed or {}).values():
-            try:
-                values.append(unseal(value))
-            except ValueError:  # SECRET_KEY changed: nothing the runs could have sent either
-                continue
-    return Masker(values)
