@@ -304,20 +304,13 @@ async def last_passed_at(session: AsyncSession, project_id: int, scenario_ids: S
 
 async def latest_runs(session: AsyncSession, project_id: int, hidden: Hidden) -> list[ScenarioRun]:
     """The latest run of each scenario of the project."""
-    # Per visible scenario, its highest run id: read off the scenario_id index (each scenario's last entry), where
-    # grouping the project's runs scanned them all on MariaDB.
-    visible = select(TestScenario.id).where(TestScenario.project_id == project_id)
+    # Per visible scenario, its highest run id, one index probe each (a correlated max): grouping the project's
+    # runs read all of them on MariaDB, and PostgreSQL has no loose index scan for a grouped max.
+    last_run = select(func.max(ScenarioRun.id)).where(ScenarioRun.scenario_id == TestScenario.id).scalar_subquery()
+    visible = select(last_run).where(TestScenario.project_id == project_id)
     if hidden.scenarios:
         visible = visible.where(TestScenario.id.not_in(hidden.scenarios))
-    scenario_ids = list(await session.scalars(visible))
-    if not scenario_ids:
-        return []
-    latest = (
-        select(func.max(ScenarioRun.id))
-        .where(ScenarioRun.scenario_id.in_(scenario_ids), ScenarioRun.project_id == project_id)
-        .group_by(ScenarioRun.scenario_id)
-    )
-    ids = list(await session.scalars(latest))
+    ids = [run_id for run_id in await session.scalars(visible) if run_id is not None]
     return list(await session.scalars(select(ScenarioRun).where(ScenarioRun.id.in_(ids)))) if ids else []
 
 
