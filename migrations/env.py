@@ -26,7 +26,9 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
 
 
-def compare_type(ctx: Any, inspected: Any, metadata_column: Any, inspected_type: Any, metadata_type: Any) -> bool | None:
+def compare_type(
+    ctx: Any, inspected: Any, metadata_column: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
     """MariaDB reports JSON columns as LONGTEXT; that is the same column, not a change."""
     dialect = ctx.dialect.name
     if dialect in ("mysql", "mariadb"):
@@ -37,9 +39,10 @@ def compare_type(ctx: Any, inspected: Any, metadata_column: Any, inspected_type:
     return None
 
 
-def _configure(connection: Connection | None = None, url: str | None = None) -> None:
+def _configure(connection: Connection | None = None, url: str | None = None, **options: Any) -> None:
     is_sqlite = (url or (connection.dialect.name if connection else "")).startswith("sqlite")
     context.configure(
+        **options,
         connection=connection,
         url=url,
         target_metadata=target_metadata,
@@ -56,6 +59,27 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _sequences(connection: Connection) -> dict[str, int]:
+    if not connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first():
+        return {}
+    rows = connection.exec_driver_sql("SELECT name, max(seq) FROM sqlite_sequence GROUP BY name").fetchall()
+    return {name: int(seq or 0) for name, seq in rows}
+
+
+def _keep_sequences(connection: Connection, before: dict[str, int]) -> None:
+    """A batch rebuild restarts a table's AUTOINCREMENT counter at its highest row, so the id of a deleted last
+    row would be handed out again: put back the counter each table had before the migrations."""
+    after = _sequences(connection)
+    for name, seq in before.items():
+        sql = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).scalar()
+        if not sql or "AUTOINCREMENT" not in str(sql).upper() or after.get(name, 0) >= seq:
+            continue
+        connection.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
+        connection.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, seq))
+
+
 def _run_sync(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
@@ -63,7 +87,16 @@ def _run_sync(connection: Connection) -> None:
         # ON DELETE CASCADE (rows lost) or SET NULL. Off for the migrations (set before any transaction, or it
         # is ignored), then the whole database is checked.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    _configure(connection=connection)
+    highest: dict[str, int] = _sequences(connection) if sqlite else {}
+
+    def after_step(**_: Any) -> None:
+        # After every step, not once at the end: a step may raise a counter (the identity migration) that a
+        # later step's rebuild would drop again.
+        _keep_sequences(connection, highest)
+        for name, seq in _sequences(connection).items():
+            highest[name] = max(seq, highest.get(name, 0))
+
+    _configure(connection=connection, **({"on_version_apply": after_step} if sqlite else {}))
     with context.begin_transaction():
         context.run_migrations()
     if sqlite:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.pool import NullPool
@@ -196,9 +197,11 @@ async def _new_project_id(url: str, owner_id: int) -> int:
             "created_at": now,
             "updated_at": now,
         }
+        # Only these columns: the model's own Python-side defaults (ai_enabled, ...) belong to later revisions.
+        projects = sa.table("projects", *(sa.column(name) for name in row))
         async with engine.begin() as connection:
-            result = await connection.execute(insert(Project.__table__).values(row))
-            return int(result.inserted_primary_key[0])
+            result = await connection.execute(insert(projects).values(row))
+            return int(result.lastrowid)
     finally:
         await engine.dispose()
 
