@@ -45,6 +45,8 @@ from app.users.schemas import UserCreate  # noqa: E402
 from app.users.service import create_user  # noqa: E402
 
 BACKEND = TEST_DATABASE_URL.split(":", 1)[0].split("+", 1)[0]
+# Every mapped model, from the registry rather than app.models.__all__ (which also exports status enums).
+MAPPED_MODELS = sorted((mapper.class_ for mapper in Base.registry.mappers), key=lambda model: model.__name__)
 
 
 async def reset_schema(url: str) -> None:

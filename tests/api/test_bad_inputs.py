@@ -16,13 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app import models
 from app.main import app
 from tests import factories
-from tests.conftest import assert_error, bearer, count_rows, empty_every_table, user_factory
+from tests.conftest import MAPPED_MODELS, assert_error, bearer, count_rows, empty_every_table, user_factory
 
-# Every mapped table (app.models also exports the status enums its models use).
-MODELS = [model for name in models.__all__ if name != "Base" and hasattr(model := getattr(models, name), "__table__")]
+MODELS = MAPPED_MODELS
 ADMIN_EMAIL = "admin@example.com"
 PLAIN_EMAIL = "plain@example.com"
 PASSWORD = "correct-horse-battery"

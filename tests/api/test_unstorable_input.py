@@ -20,11 +20,11 @@ from app import models
 from app.core.config import get_settings
 from app.core.security import TOKEN_ALGORITHM
 from tests import factories
-from tests.conftest import assert_error, bearer, count_rows
+from tests.conftest import MAPPED_MODELS, assert_error, bearer, count_rows
 
 API = "/api/v1"
 HUGE = 2**64  # one past what an unsigned 64-bit integer holds (orjson, which stores JSON, writes no more)
-MODELS = [getattr(models, name) for name in models.__all__ if name != "Base"]
+MODELS = MAPPED_MODELS
 
 
 async def _row_counts() -> dict[str, int]:
