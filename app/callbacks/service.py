@@ -25,7 +25,6 @@ import hmac
 import logging
 import secrets
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from yarl import URL
 from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.config import get_settings
-from app.core.leased_delivery import attempt_while_held
+from app.core.leased_delivery import Attempt, attempt_while_held, new_owner, record_attempt
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -55,7 +54,6 @@ TIMESTAMP_HEADER = "X-Exile-Timestamp"
 DELIVERY_HEADER = "X-Exile-Delivery"
 SECRET_PREFIX = "whsec_"
 ERROR_LIMIT = 2000  # the run's error in a payload
-LAST_ERROR_LIMIT = 1000  # an attempt's error (the column's size)
 RESPONSE_KEEP = 512  # bytes of a receiver's answer kept with an attempt; the rest is never read
 LEASE_MARGIN_SECONDS = 30.0  # a sending process's lease: the timeout plus this
 SWEEP_BATCH = 100
@@ -307,62 +305,25 @@ async def _attempt(
     masker = Masker([value for value in (secret, url_password) if value])
     started = time.perf_counter()
     status_code, error, answer = await _post(delivery.url, headers, body, masker)
-    next_at: datetime | None = None
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    now = utcnow()
-    done = delivery.attempts + 1
-    entry = {
-        "attempt": done,
-        "at": now.isoformat(),
-        "duration_ms": duration_ms,
-        "status_code": status_code,
-        "error": bounded(error, LAST_ERROR_LIMIT),
-        "response": answer,
-        "signed": bool(secret),
-    }
-    values: dict[str, Any] = {
-        "attempts": done,
-        "attempt_log": [*(delivery.attempt_log or []), entry][-settings.callback_attempts - 5 :],
-        "last_status_code": status_code,
-        "last_error": bounded(error, LAST_ERROR_LIMIT),
-        "signed": bool(secret),
-        "updated_at": now,
-    }
-    if error is None:
-        status = DeliveryStatus.DELIVERED
-        values.update(delivered_at=now, next_attempt_at=None, claimed_until=None, claimed_by=None)
-    elif done >= settings.callback_attempts:
-        status = DeliveryStatus.FAILED
-        values.update(next_attempt_at=None, claimed_until=None, claimed_by=None)
-    else:
-        status = DeliveryStatus.PENDING
-        next_at = now + timedelta(seconds=_backoff(done))
-        lease_end = next_at + timedelta(seconds=settings.callback_timeout_seconds + LEASE_MARGIN_SECONDS)
-        values.update(
-            next_attempt_at=next_at,
-            claimed_until=lease_end if keep_lease else None,
-            claimed_by=owner if keep_lease else None,
-        )
-    values["status"] = status
-    async with session_factory() as session:
-        saved = await session.execute(
-            update(CallbackDelivery)
-            .where(CallbackDelivery.id == delivery.id, CallbackDelivery.claimed_by == owner)
-            .values(**values)
-        )
-        await session.commit()
-    if not saved.rowcount:  # type: ignore[attr-defined]
-        logger.warning("callback %s: attempt %s was sent after its lease ran out; not recorded", delivery.id, done)
+    attempt = Attempt(status_code, error, answer, round((time.perf_counter() - started) * 1000, 1))
+    status, next_at = await record_attempt(
+        session_factory,
+        delivery,
+        owner,
+        attempt,
+        statuses=DeliveryStatus,
+        max_attempts=settings.callback_attempts,
+        backoff=_backoff,
+        lease_seconds=settings.callback_timeout_seconds + LEASE_MARGIN_SECONDS,
+        keep_lease=keep_lease,
+        extra={"signed": bool(secret)},
+        entry_extra={"signed": bool(secret)},
+    )
     log = logger.info if status == DeliveryStatus.DELIVERED else logger.warning
-    log("callback %s (run %s) attempt %s: %s", delivery.id, delivery.run_id, done, error or status_code)
+    log(
+        "callback %s (run %s) attempt %s: %s", delivery.id, delivery.run_id, delivery.attempts + 1, error or status_code
+    )
     return status, next_at
-
-
-def _owner() -> str:
-    import os
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 async def deliver(
@@ -374,7 +335,7 @@ async def deliver(
     None when it was not this caller's to send (another process holds it, it is not due, or it is done).
     Never raises: a callback's trouble must not become the run's.
     """
-    owner = _owner()
+    owner = new_owner()
     try:
         # Retries that would keep this process (a Celery thread, the reaper's loop) past the hold are left to the
         # sweep, which every process runs every reaper interval.

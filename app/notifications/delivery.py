@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 import weakref
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +33,7 @@ from sqlalchemy.orm import Session
 from yarl import URL
 
 from app.core.config import get_settings
-from app.core.leased_delivery import attempt_while_held
+from app.core.leased_delivery import Attempt, attempt_while_held, new_owner, record_attempt
 from app.core.secret_box import unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -47,22 +44,12 @@ from app.notifications import formats
 
 logger = logging.getLogger("exile.notifications")
 
-LAST_ERROR_LIMIT = 1000  # an attempt's error (the column's size)
 RESPONSE_KEEP = 512  # bytes of a receiver's answer kept with an attempt; the rest is never read
 LEASE_MARGIN_SECONDS = 30.0  # a sending process's lease: the timeout plus this
 SWEEP_BATCH = 100
 SENDING_AT_ONCE = 8
 
 Outcome = tuple[int | None, str | None, str]  # (HTTP status or SMTP reply code, error or None, start of the answer)
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def new_owner() -> str:
-    """A lease holder's name: which process, and which sending of it."""
-    return _owner()
 
 
 def lease_seconds() -> float:
@@ -203,59 +190,33 @@ async def _attempt(
     else:
         outcome, retry = await send_once(channel, orjson.loads(delivery.message), delivery.id)
     status_code, error, answer = outcome
-    now = utcnow()
-    done = delivery.attempts + 1
-    entry = {
-        "attempt": done,
-        "at": now.isoformat(),
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        "status_code": status_code,
-        "error": bounded(error, LAST_ERROR_LIMIT),
-        "response": bounded(answer, RESPONSE_KEEP) or "",
-    }
-    values: dict[str, Any] = {
-        "attempts": done,
-        "attempt_log": [*(delivery.attempt_log or []), entry][-(delivery.max_attempts + 5) :],
-        "last_status_code": status_code,
-        "last_error": bounded(error, LAST_ERROR_LIMIT),
-        "updated_at": now,
-    }
-    next_at: datetime | None = None
-    if error is None:
-        status = NotificationStatus.DELIVERED
-        values.update(delivered_at=now, next_attempt_at=None, claimed_until=None, claimed_by=None)
-    elif done >= delivery.max_attempts or not retry:
-        status = NotificationStatus.FAILED
-        values.update(next_attempt_at=None, claimed_until=None, claimed_by=None)
-    else:
-        status = NotificationStatus.PENDING
-        next_at = now + timedelta(seconds=_backoff(done))
-        lease_end = next_at + timedelta(seconds=lease_seconds())
-        values.update(
-            next_attempt_at=next_at,
-            claimed_until=lease_end if keep_lease else None,
-            claimed_by=owner if keep_lease else None,
-        )
-    values["status"] = status
-    async with session_factory() as session:
-        saved = await session.execute(
-            update(NotificationDelivery)
-            .where(NotificationDelivery.id == delivery.id, NotificationDelivery.claimed_by == owner)
-            .values(**values)
-        )
-        await session.commit()
-    if not saved.rowcount:  # type: ignore[attr-defined]
-        logger.warning("notification %s: attempt %s was sent after its lease ran out; not recorded", delivery.id, done)
+    attempt = Attempt(status_code, error, bounded(answer, RESPONSE_KEEP) or "", _elapsed_ms(started))
+    status, next_at = await record_attempt(
+        session_factory,
+        delivery,
+        owner,
+        attempt,
+        statuses=NotificationStatus,
+        max_attempts=delivery.max_attempts,
+        backoff=_backoff,
+        lease_seconds=lease_seconds(),
+        keep_lease=keep_lease,
+        retry=retry,
+    )
     log = logger.info if status == NotificationStatus.DELIVERED else logger.warning
     log(
         "notification %s (%s to channel %s) attempt %s: %s",
         delivery.id,
         delivery.event,
         channel.id,
-        done,
+        delivery.attempts + 1,
         error or status_code,
     )
     return status, next_at
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 async def deliver(
@@ -271,7 +232,7 @@ async def deliver(
     None when it was not this caller's to send (another process holds it, it is not due, or it is done).
     `owner`: the lease its recorder already took (a test message). Never raises.
     """
-    lease = owner or _owner()
+    lease = owner or new_owner()
     try:
         return await attempt_while_held(
             lambda: _claim(session_factory, delivery_id, lease),

@@ -22,6 +22,7 @@ from app.auth.principal import Principal
 from app.callbacks import service as callbacks
 from app.core.config import get_settings
 from app.core.db import get_session_factory
+from app.core.leased_delivery import LAST_ERROR_LIMIT
 from app.models import AuditLog, CallbackDelivery, ProjectCallbackSecret, ScenarioRun, User
 from app.models.base import utcnow
 from app.runs.chunks import shutdown_pool
@@ -237,7 +238,7 @@ async def test_a_receiver_that_is_down_fails_after_every_attempt_recorded(api, r
     [delivery] = await deliveries(api, run["id"])
     assert delivery["status"] == "failed" and delivery["attempts"] == 3
     assert delivery["next_attempt_at"] is None and delivery["last_status_code"] is None
-    assert "Connect" in delivery["last_error"] and len(delivery["last_error"]) <= callbacks.LAST_ERROR_LIMIT
+    assert "Connect" in delivery["last_error"] and len(delivery["last_error"]) <= LAST_ERROR_LIMIT
     assert [a["attempt"] for a in delivery["attempt_log"]] == [1, 2, 3]
     # Failed is final: a later sweep sends nothing more.
     assert await callbacks.resume_pending(get_session_factory()) == 0
