@@ -228,6 +228,7 @@ class SeedStats:
     failing: int = 0  # failed or error, every attempt
     failing_recent: int = 0  # of those, in runs of the last RECENT_DAYS days
     statuses: dict[str, int] = field(default_factory=dict)
+    cache: str = ""  # the server's page cache and the request runs' size: what a failure scan reads from memory
 
 
 class Fields(dict[str, str]):
@@ -732,6 +733,7 @@ async def data_figures(url: str) -> SeedStats:
                 select(ScenarioRun.status, func.count()).group_by(ScenarioRun.status)
             ):
                 stats.statuses[str(status)] = int(count)
+            stats.cache = await _cache_figures(session)
             return stats
     finally:
         await engine.dispose()
@@ -937,6 +939,36 @@ class BackendResult:
     measured: list[Endpoint]
 
 
+async def _cache_figures(session: Any) -> str:
+    """The database server's page cache against the request runs' table: a failure scan of a week reads a few
+    hundred MB of rows, slow from disk or the OS cache when the server's own cache (MariaDB's 128 MiB default
+    innodb_buffer_pool_size) cannot hold them."""
+    if session.bind.dialect.name == "postgresql":
+        shared = await session.scalar(text("SELECT current_setting('shared_buffers')"))
+        size = await session.scalar(text("SELECT pg_total_relation_size('api_request_runs')"))
+        return f"shared_buffers {shared}; api_request_runs {int(size or 0) / 2**20:,.0f} MiB with indexes"
+    pool = await session.scalar(text("SELECT @@innodb_buffer_pool_size"))
+    size = await session.scalar(
+        text(
+            "SELECT data_length + index_length FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = 'api_request_runs'"
+        )
+    )
+    return (
+        f"innodb_buffer_pool_size {int(pool or 0) / 2**20:,.0f} MiB; api_request_runs {int(size or 0) / 2**20:,.0f} MiB"
+    )
+
+
+async def set_buffer_pool(url: str, mib: int) -> None:
+    """MariaDB: resize the buffer pool (dynamic since 10.2; the server's setting until it restarts)."""
+    engine, sessions = _engine(url)
+    try:
+        async with sessions() as session:
+            await session.execute(text(f"SET GLOBAL innodb_buffer_pool_size = {int(mib) * 2**20}"))
+    finally:
+        await engine.dispose()
+
+
 def report(result: BackendResult) -> str:
     data, name = result.data, NAMES[result.backend]
     lines = [f"\n### {name} (`{DATABASE}`)\n"]
@@ -946,6 +978,7 @@ def report(result: BackendResult) -> str:
         f"error ({data.failing / max(1, data.rows):.1%}), {data.failing_recent:,} of them in the last "
         f"{RECENT_DAYS} days"
     )
+    lines.append(f"database cache: {data.cache}")
     if result.seed_seconds is None:
         lines.append(f"seeding: reused (seeded {result.seeded_at:%Y-%m-%d %H:%M} UTC)")
     else:
@@ -1010,6 +1043,9 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> BackendRe
         assert seeded is not None, "the seeded data is not what was planned"
     else:
         print(f"  reusing the data seeded {seeded:%Y-%m-%d %H:%M} UTC")
+    if backend == "mariadb" and args.buffer_pool_mib:
+        asyncio.run(set_buffer_pool(url, args.buffer_pool_mib))
+        print(f"  innodb_buffer_pool_size set to {args.buffer_pool_mib:,} MiB (until the server restarts)")
     data = asyncio.run(data_figures(url))
     rebuilt: tuple[int, float] | None = None
     if seed_seconds is not None or not args.keep_rollups:
@@ -1033,6 +1069,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=60,
         help="seconds of timed calls per endpoint before stopping early (default 60)",
+    )
+    parser.add_argument(
+        "--buffer-pool-mib",
+        type=int,
+        default=0,
+        help="MariaDB: SET GLOBAL innodb_buffer_pool_size to this many MiB first (default: leave the server's)",
     )
     parser.add_argument("--reuse", action="store_true", help="keep the data when the database holds this seed")
     parser.add_argument(

@@ -332,8 +332,10 @@ async def failures_in(
     step's final result)."""
     failures, retried = [], set()
     statement = repository.failures_query(project_id, span.since, span.until, scenario_id, hidden)
-    # Fetched whole (bounded by the window): streaming row by row cost a greenlet switch per row.
-    for row in (await session.execute(statement if limit is None else statement.limit(limit))).all():
+    # Fetched whole (bounded by the window): streaming row by row cost a greenlet switch per row. On the session's
+    # connection, not through the ORM: plain columns need none of its row loading (a fifth of a 50k-row fetch).
+    connection = await session.connection()
+    for row in (await connection.execute(statement if limit is None else statement.limit(limit))).all():
         failures.append(
             Failure(
                 request_run_id=row[0],
