@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -285,5 +286,36 @@ def read(provider: str, headers: Mapping[str, str], payload: Any) -> HookEvent:
 
 
 def matching_branch(branch: str, patterns: Sequence[str]) -> str | None:
-    """The first pattern (fnmatch: `*` also matches `/`) the branch matches, or None."""
-    return next((pattern for pattern in patterns if fnmatch.fnmatchcase(branch, pattern)), None)
+    """The first pattern the branch matches, or None (`branch_pattern` says how patterns read)."""
+    return next((pattern for pattern in patterns if branch_pattern(pattern).fullmatch(branch)), None)
+
+
+@functools.lru_cache(maxsize=512)
+def branch_pattern(pattern: str) -> re.Pattern[str]:
+    """A branch filter as GitHub Actions reads one: `*` is any characters but `/` (`release/*` matches
+    release/1.2, not release/1.2/fix), `**` any characters (`**` is every branch, `feature/**` every branch
+    under feature/), `?` one character but `/`, `[...]` one of a set; anything else is itself."""
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            parts.append("[^/]*")
+        elif char == "?":
+            parts.append("[^/]")
+        elif char == "[" and (end := pattern.find("]", index + 2)) != -1:
+            members = pattern[index + 1 : end]
+            negated = members.startswith("!")
+            members = members[1:] if negated else members
+            escaped = "".join(member if member == "-" else re.escape(member) for member in members)
+            parts.append(("[^" if negated else "[") + escaped + "]")
+            index = end + 1
+            continue
+        else:
+            parts.append(re.escape(char))
+        index += 1
+    return re.compile("".join(parts))

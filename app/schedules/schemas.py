@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -10,12 +11,24 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from app.core.schemas import EntityId, InputModel, Name, PatchModel, ReadModel, VariableMap
 from app.models.schedule import FireOutcome
-from app.schedules import cron
+from app.schedules import cron, hooks
 
 MASK = "******"
 Provider = Literal["github", "gitlab"]
 HookEvent = Literal["push", "pull_request"]
-BranchPattern = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _check_branch_pattern(value: str) -> str:
+    try:
+        hooks.branch_pattern(value)
+    except re.error as exc:  # a reversed range: [z-a]
+        raise ValueError(f"not a branch filter: {exc}") from None
+    return value
+
+
+BranchPattern = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_check_branch_pattern)
+]
 GraceSeconds = Annotated[int, Field(ge=0, le=7 * 86400, description="How late a tick may be found and still run.")]
 # What a commit-status URL template may use, each URL-encoded (repository_path keeps its slashes).
 STATUS_URL_FIELDS = ("repository", "repository_path", "repository_id", "commit", "branch")
@@ -159,8 +172,11 @@ class TriggerCreate(InputModel):
         default_factory=lambda: ["push"]  # type: ignore[arg-type]
     )
     branches: Annotated[list[BranchPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)] = Field(
-        default_factory=lambda: ["*"],
-        description="Glob patterns (fnmatch: `main`, `release/*`); a pull request is matched by its target branch.",
+        default_factory=lambda: ["**"],
+        description=(
+            "Branch filters as GitHub Actions reads them: `*` any characters but `/`, `**` any characters "
+            "(`main`, `release/*`, `feature/**`; `**` is every branch); a pull request is matched by its target branch."
+        ),
     )
     scenario_id: EntityId | None = None
     plan_id: EntityId | None = None

@@ -15,7 +15,7 @@ from app.main import app
 from app.models import AuditLog, CodeHostTrigger, CommitStatusDelivery, ScenarioRun
 from app.runs.dispatch import wait_for_inline_runs
 from app.schedules import commit_status
-from app.schedules.hooks import github_signature
+from app.schedules.hooks import github_signature, matching_branch
 from tests.conftest import UserFactory, assert_error, count_rows
 from tests.schedules.conftest import Flow, Target, add_member
 
@@ -174,6 +174,47 @@ async def test_branches_and_events_outside_the_filters_are_ignored_with_the_reas
     started = await send_github(client, trigger, github_push(branch="release/2.1"))
     assert started.json()["status"] == "started"
     assert len(await runs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("branch", "pattern", "matches"),
+    [
+        ("main", "main", True),
+        ("main", "*", True),
+        ("feature/login", "*", False),  # as on GitHub: `*` stays within one part of the name
+        ("feature/login", "**", True),
+        ("release/1.2", "release/*", True),
+        ("release/1.2/hotfix", "release/*", False),
+        ("release/1.2/hotfix", "release/**", True),
+        ("v1", "v[0-9]", True),
+        ("va", "v[!0-9]", True),
+        ("v1", "v[!0-9]", False),
+        ("a.b", "a?b", True),
+        ("a/b", "a?b", False),
+        ("x+y", "x+y", True),  # what a regular expression would read otherwise is the character itself
+        ("xxy", "x+y", False),
+        ("mainline", "main", False),  # the whole name
+    ],
+)
+def test_branch_filters_read_as_github_actions_reads_them(branch: str, pattern: str, matches: bool) -> None:
+    assert (matching_branch(branch, [pattern]) == pattern) is matches
+
+
+async def test_the_default_filter_takes_every_branch_and_a_broken_one_is_a_422(
+    api: httpx.AsyncClient, client: httpx.AsyncClient, flow: Flow
+) -> None:
+    trigger = await new_trigger(api, flow)
+    assert trigger["branches"] == ["**"]
+    started = await send_github(client, trigger, github_push(branch="feature/deep/name"))
+    assert started.json()["status"] == "started", started.text
+    before = await count_rows(CodeHostTrigger)
+    refused = await api.post(
+        f"/api/v1/projects/{flow.project_id}/triggers",
+        json={"name": "ci", "provider": "github", "scenario_id": flow.scenario_id, "branches": ["v[z-a]"]},
+    )
+    error = assert_error(refused, 422)
+    assert "branches" in str(error["details"]) and "not a branch filter" in refused.text
+    assert await count_rows(CodeHostTrigger) == before
 
 
 async def test_a_pull_request_is_matched_by_its_target_branch_and_tested_at_its_head(
