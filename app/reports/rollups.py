@@ -281,7 +281,9 @@ async def _count_runs(session: AsyncSession, run_ids: Sequence[int], known: dict
                 previous[run.id] = found
     wanted = {run.id for run in runs} | set(previous.values())
     results: dict[int, list[ResultFacts]] = defaultdict(list)
-    for row in await session.execute(
+    # On the session's connection: plain columns need none of the ORM's row loading (a sixth of this read).
+    connection = await session.connection()
+    for row in await connection.execute(
         select(*_RESULT_COLUMNS)
         .where(ApiRequestRun.scenario_run_id.in_(wanted), ApiRequestRun.is_final.is_(True))
         .order_by(ApiRequestRun.id)
