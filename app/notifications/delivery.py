@@ -288,8 +288,11 @@ _BIND = "exile_notifications_bind"
 _background: set[asyncio.Task[Any]] = set()
 # Loops that keep running (the API process's; a Celery worker's sweeping thread): a task started on one goes on.
 # A Celery task's or a run pool process's loop runs only while its task does, so a send started there would stall
-# holding its lease; what such a process records is sent by the sweep (every run_reaper_interval_seconds).
+# holding its lease: what such a loop's transactions record waits in `_left` until its task sends it before
+# returning (send_left_here), and the sweep (every run_reaper_interval_seconds) makes any later attempt.
 _long_lived: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_left: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[tuple[async_sessionmaker[AsyncSession], list[int]]]]
+_left = weakref.WeakKeyDictionary()
 
 
 def send_in_background_here() -> None:
@@ -325,12 +328,24 @@ def _after_commit(sync_session: Session) -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # committed outside an event loop: the sweep sends them
         return
-    if loop not in _long_lived:
-        return
     sessions = async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+    if loop not in _long_lived:
+        _left.setdefault(loop, []).append((sessions, delivery_ids))
+        return
     task = loop.create_task(deliver_all(sessions, delivery_ids))
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def send_left_here() -> int:
+    """Send what this loop's transactions recorded while it was not long-lived (a Celery task's, a run pool
+    process's): one attempt each, before the task returns, so a run ended on a worker is announced when it
+    ends rather than at the next sweep. Returns how many were sent; never raises."""
+    sent = 0
+    for sessions, delivery_ids in _left.pop(asyncio.get_running_loop(), []):
+        statuses = await deliver_all(sessions, delivery_ids, keep_going=False)
+        sent += sum(1 for status in statuses if status is not None)
+    return sent
 
 
 async def wait_for_background() -> None:

@@ -22,6 +22,7 @@ from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
 from app.notifications.delivery import resume_pending as resume_notifications
+from app.notifications.delivery import send_left_here
 from app.plans.progress import reconcile as reconcile_plan_runs
 from app.reports.retention import prune
 from app.runs.chunks import execute_chunk
@@ -50,7 +51,15 @@ def run_chunk_task(scenario_run_id: int, position: int) -> str | None:
 
 
 def _run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: str) -> T:
-    """Run a task's coroutine on its thread's loop; EXILE_TASK_PROFILE_DIR=dir saves a cProfile of each task."""
+    """Run a task's coroutine on its thread's loop, then send the notifications it recorded (a run it ended);
+    EXILE_TASK_PROFILE_DIR=dir saves a cProfile of each task."""
+    try:
+        return _run_work(loop, work, label)
+    finally:
+        loop.run_until_complete(send_left_here())
+
+
+def _run_work(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: str) -> T:
     profile_dir = os.environ.get("EXILE_TASK_PROFILE_DIR")
     if not profile_dir:
         return loop.run_until_complete(work)

@@ -282,6 +282,25 @@ async def test_a_delivery_left_by_a_dead_process_is_sent_once_by_the_sweep(api, 
     assert done["status"] == "delivered" and done["attempts"] == 1
 
 
+async def test_what_a_short_lived_loop_recorded_is_sent_when_its_task_ends(api, platforms, monkeypatch):
+    """A Celery task's or a run pool process's loop: nothing is started after the commit, and the task sends
+    what it recorded before it returns (send_left_here), once."""
+    ids = await flow_on(api, platforms)
+    settings = channels_for(platforms, "left")["webhook"]
+    channel = await add_channel(
+        api, ids["project"], {"name": "w", "type": "webhook", "events": ["run_finished"], **settings}
+    )
+    monkeypatch.setattr(delivery, "_long_lived", set())
+    await run_once(api, ids)
+    assert platforms.of("left-webhook") == []
+    assert await delivery.send_left_here() == 1
+    assert await delivery.send_left_here() == 0
+    [received] = platforms.of("left-webhook")
+    assert received.verdict == "ok"
+    [done] = await deliveries(api, channel["id"])
+    assert done["status"] == "delivered" and done["attempts"] == 1
+
+
 async def test_a_run_the_reaper_interrupts_is_announced_as_failed(api, platforms, user):
     ids = await flow_on(api, platforms)
     settings = channels_for(platforms, "reap")["feishu"]
