@@ -15,6 +15,7 @@ from app.core.db import SessionDep
 from app.core.errors import SIGNED_IN, WITH_BODY, error_responses
 from app.core.pagination import PageDep
 from app.core.schemas import EntityId, InputModel, PathId
+from app.interop.service import kept_document
 
 router = APIRouter(tags=["ai"], responses=error_responses(*SIGNED_IN, 404, 422))
 INTERACTION_FIELDS = (
@@ -25,13 +26,24 @@ INTERACTION_FIELDS = (
 
 class GenerateCases(InputModel):
     project_id: EntityId
-    openapi: dict[str, Any] | str = Field(description="The OpenAPI 3.0/3.1 document, as JSON or as JSON/YAML text.")
+    openapi: dict[str, Any] | str | None = Field(
+        None, description="The OpenAPI 3.0/3.1 document, as JSON or as JSON/YAML text (or give import_id)."
+    )
+    import_id: EntityId | None = Field(
+        None, description="An OpenAPI import of the project (its `import_id`): its document, instead of openapi."
+    )
     operations: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         None, max_length=500, description="operationIds to generate for (default: all)."
     )
     description: str | None = Field(
         None, max_length=2000, description="A business flow in plain words: with a model, a scenario of it."
     )
+
+    @model_validator(mode="after")
+    def _one_document(self) -> GenerateCases:
+        if (self.openapi is None) == (self.import_id is None):
+            raise ValueError("give openapi or import_id (one of them)")
+        return self
 
 
 class SuggestAssertions(InputModel):
@@ -61,11 +73,14 @@ class Accept(InputModel):
     payload: dict[str, Any] | None = Field(None, description="The proposal as edited; default: as proposed.")
 
 
-@router.post("/ai/generate-cases", status_code=201, responses=error_responses(*WITH_BODY, 403, 409, 429, 502))
+@router.post("/ai/generate-cases", status_code=201, responses=error_responses(*WITH_BODY, 403, 404, 409, 429, 502))
 async def generate_cases(body: GenerateCases, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Cases with negative and boundary datasets from an OpenAPI document, as a proposal; with a model and a
     description, also a scenario of the flow. Nothing is created until a proposal is accepted."""
-    text = body.openapi if isinstance(body.openapi, str) else orjson.dumps(body.openapi).decode()
+    if body.import_id is not None:
+        text = await kept_document(session, principal, body.project_id, body.import_id)
+    else:
+        text = body.openapi if isinstance(body.openapi, str) else orjson.dumps(body.openapi).decode()
     answer = await service.generate_cases(session, principal, body.project_id, text, body.operations, body.description)
     await session.commit()
     return answer

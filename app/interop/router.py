@@ -40,9 +40,11 @@ async def import_file(
 ) -> ImportReport:
     """Create cases, scenarios and environments from a file; the report lists what was made and what was not
     translated (with where it is in the file). A file that cannot be read answers 422 and creates nothing."""
-    content = service.read(kind, await file.read())
+    data = await file.read()
+    content = service.read(kind, data)
     report = await service.apply(session, principal, project_id, content, dry_run)
     if not dry_run:
+        report.import_id = await service.keep_document(session, principal, project_id, kind, data)
         await session.commit()
     return report
 

@@ -17,7 +17,7 @@ from app.auth.principal import Principal, require_project
 from app.cases.schemas import CaseCreate
 from app.cases.service import create_case
 from app.core.config import get_settings
-from app.core.errors import AppError
+from app.core.errors import AppError, NotFound
 from app.core.secret_box import unseal
 from app.datasets.schemas import DatasetCreate
 from app.datasets.service import create_dataset
@@ -25,7 +25,8 @@ from app.environments.schemas import EnvironmentCreate, EnvironmentUpdate
 from app.environments.service import create_environment, update_environment
 from app.interop import curl, exile_file, har, openapi, postman
 from app.interop.content import EnvironmentContent, NotTranslated, ProjectContent, StepContent, UnreadableFile
-from app.models import Environment
+from app.models import ApiImport, Environment
+from app.models.base import utcnow
 from app.scenarios.schemas import ScenarioCreate, ScenarioRowIn, SetupStep, StepIn
 from app.scenarios.service import create_scenario, replace_rows, replace_steps
 
@@ -83,6 +84,11 @@ class ImportReport(BaseModel):
     environments: list[Created] = Field(default_factory=list)
     merged: list[Merged] = Field(default_factory=list)
     not_translated: list[NotTranslated] = Field(default_factory=list)
+    import_id: int | None = Field(
+        None,
+        description="An OpenAPI import's kept document (not for a dry run or other kinds): "
+        "POST /ai/generate-cases takes it as import_id.",
+    )
 
 
 def read(kind: str, data: bytes) -> ProjectContent:
@@ -220,3 +226,40 @@ def _dataset_ids(step: StepContent, by_name: dict[str, int], where: str) -> list
             details=[{"loc": ["body", "file", where, "datasets"], "msg": f"no dataset named {missing[0]!r}"}],
         )
     return [by_name[name] for name in step.datasets]
+
+
+# Kept: an OpenAPI document describes the API, and later work on it (AI case generation) names the import instead
+# of sending the document again. Other kinds are not kept: collections and HAR files carry tokens and passwords.
+KEPT_KINDS = frozenset({"openapi"})
+
+
+async def keep_document(
+    session: AsyncSession, principal: Principal, project_id: int, kind: str, data: bytes
+) -> int | None:
+    """Keep an applied import's document, in the import's transaction; its id, or None for a kind not kept."""
+    if kind not in KEPT_KINDS:
+        return None
+    document = data.decode("utf-8-sig")  # read() decoded it already: this cannot fail
+    kept = ApiImport(
+        project_id=project_id,
+        created_by_id=principal.user.id,
+        kind=kind,
+        document=document,
+        size=len(data),
+        created_at=utcnow(),
+    )
+    session.add(kept)
+    await session.flush()
+    return kept.id
+
+
+async def kept_document(session: AsyncSession, principal: Principal, project_id: int, import_id: int) -> str:
+    """The OpenAPI document of an import of this project the caller may read; 404 otherwise."""
+    await require_project(session, principal, project_id, "read")
+    kept = await session.scalar(select(ApiImport).where(ApiImport.id == import_id, ApiImport.project_id == project_id))
+    if kept is None:
+        raise NotFound(
+            f"import_id: no OpenAPI import {import_id} in project {project_id}",
+            details=[{"loc": ["body", "import_id"], "msg": "not an OpenAPI import of this project"}],
+        )
+    return kept.document

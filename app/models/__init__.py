@@ -5,6 +5,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.callback import CallbackDelivery, ProjectCallbackSecret
 from app.models.case import ApiRequest, ApiRequestDataset, ApiRequestTag
+from app.models.imports import ApiImport
 from app.models.notification import NotificationChannel, NotificationDelivery
 from app.models.plan import PlanRun, PlanRunStatus, TestPlan
 from app.models.project import Environment, Project
@@ -18,6 +19,7 @@ from app.models.user import User
 __all__ = [
     "AiInteraction",
     "AiProposal",
+    "ApiImport",
     "ApiRequest",
     "ApiRequestDataset",
     "ApiRequestRun",
