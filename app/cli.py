@@ -132,6 +132,8 @@ def import_file(
         typer.echo(f"merged into {merged.kind} {merged.id} '{merged.name}': {', '.join(changed) or 'nothing new'}")
     for item in report.not_translated:
         typer.echo(f"not translated: {item.location}: {item.source} ({item.reason})")
+    if report.import_id is not None:
+        typer.echo(f"kept the document as import {report.import_id} (POST /api/v1/ai/generate-cases takes import_id)")
 
 
 async def _import(kind: str, data: bytes, project_id: int, email: str, dry_run: bool) -> Any:
@@ -149,8 +151,10 @@ async def _import(kind: str, data: bytes, project_id: int, email: str, dry_run: 
             account = await session.scalar(select(User).where(User.email == email.strip().lower()))
             if account is None or not account.is_active:
                 raise AppError(f"no active user with the email {email!r}", status_code=404)
-            report = await service.apply(session, Principal(user=account), project_id, content, dry_run)
+            principal = Principal(user=account)
+            report = await service.apply(session, principal, project_id, content, dry_run)
             if not dry_run:
+                report.import_id = await service.keep_document(session, principal, project_id, kind, data)
                 await session.commit()
             return report
     finally:

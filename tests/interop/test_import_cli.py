@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -50,3 +51,19 @@ async def test_an_unreadable_file_exits_2_and_an_unknown_user_exits_1(api, tmp_p
     code, _, err = await exile("import", "curl", str(good), "--project", str(proj["id"]), "--as", "nobody@example.com")
     assert code == 1 and "no active user" in err
     assert await count_rows(ApiRequest) == 0
+
+
+async def test_an_openapi_import_keeps_its_document_and_says_its_id(api, tmp_path):
+    from app.models import ApiImport
+    from tests.ai.test_ai_api import ORDERS_OPENAPI
+
+    proj = await project(api)
+    spec = tmp_path / "orders.json"
+    spec.write_text(json.dumps(ORDERS_OPENAPI))
+    code, out, err = await exile("import", "openapi", str(spec), "--project", str(proj["id"]), "--as", "qa@example.com")
+    assert code == 0, err
+    [kept] = [line for line in out.splitlines() if line.startswith("kept the document as import ")]
+    import_id = int(kept.split()[5])
+    generated = await api.post("/api/v1/ai/generate-cases", json={"project_id": proj["id"], "import_id": import_id})
+    assert generated.status_code == 201, generated.text
+    assert await count_rows(ApiImport) == 1
