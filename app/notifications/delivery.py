@@ -264,6 +264,7 @@ async def resume_pending(session_factory: async_sessionmaker[AsyncSession]) -> i
     """Send the due attempt of every pending delivery nobody holds: what a dead process left, at start-up and
     then periodically. One attempt each (the next sweep makes the next one); returns how many were sent."""
     _long_lived.add(asyncio.get_running_loop())
+    _left.pop(asyncio.get_running_loop(), None)  # what this loop recorded before is pending in the database: sent below
     now = utcnow()
     async with session_factory() as session:
         due = list(
