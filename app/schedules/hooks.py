@@ -286,8 +286,17 @@ def read(provider: str, headers: Mapping[str, str], payload: Any) -> HookEvent:
 
 
 def matching_branch(branch: str, patterns: Sequence[str]) -> str | None:
-    """The first pattern the branch matches, or None (`branch_pattern` says how patterns read)."""
-    return next((pattern for pattern in patterns if branch_pattern(pattern).fullmatch(branch)), None)
+    """The pattern that takes the branch, or None. As in GitHub Actions, patterns apply in order and one starting
+    with `!` leaves out what matches the rest of it, until a later pattern takes it again (`release/**`,
+    `!release/**-alpha`); `branch_pattern` says how a pattern reads."""
+    taken: str | None = None
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            if taken is not None and branch_pattern(pattern[1:]).fullmatch(branch):
+                taken = None
+        elif branch_pattern(pattern).fullmatch(branch):
+            taken = pattern
+    return taken
 
 
 @functools.lru_cache(maxsize=512)

@@ -20,7 +20,7 @@ HookEvent = Literal["push", "pull_request"]
 
 def _check_branch_pattern(value: str) -> str:
     try:
-        hooks.branch_pattern(value)
+        hooks.branch_pattern(value.removeprefix("!"))
     except re.error as exc:  # a reversed range: [z-a]
         raise ValueError(f"not a branch filter: {exc}") from None
     return value
@@ -66,6 +66,15 @@ TimeZone = Annotated[
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+BranchFilters = Annotated[list[BranchPattern], Field(min_length=1, max_length=50)]
+
+
+def _some_branches(patterns: list[str]) -> list[str]:
+    if all(pattern.startswith("!") for pattern in patterns):
+        raise ValueError("only patterns that leave branches out (!): add one that takes some, such as **")
+    return _unique(patterns)
 
 
 def _check_status_url(value: str | None) -> str | None:
@@ -171,11 +180,12 @@ class TriggerCreate(InputModel):
     events: Annotated[list[HookEvent], Field(min_length=1, max_length=2), AfterValidator(_unique)] = Field(
         default_factory=lambda: ["push"]  # type: ignore[arg-type]
     )
-    branches: Annotated[list[BranchPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)] = Field(
+    branches: Annotated[BranchFilters, AfterValidator(_some_branches)] = Field(
         default_factory=lambda: ["**"],
         description=(
             "Branch filters as GitHub Actions reads them: `*` any characters but `/`, `**` any characters "
-            "(`main`, `release/*`, `feature/**`; `**` is every branch); a pull request is matched by its target branch."
+            "(`main`, `release/*`, `feature/**`; `**` is every branch); in order, `!` leaving out what matched "
+            "before (`release/**`, `!release/**-alpha`); a pull request is matched by its target branch."
         ),
     )
     scenario_id: EntityId | None = None
@@ -194,7 +204,7 @@ class TriggerUpdate(PatchModel):
 
     name: Name | None = None
     events: Annotated[list[HookEvent], Field(min_length=1, max_length=2), AfterValidator(_unique)] | None = None
-    branches: Annotated[list[BranchPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)] | None = None
+    branches: Annotated[BranchFilters, AfterValidator(_some_branches)] | None = None
     scenario_id: EntityId | None = None
     plan_id: EntityId | None = None
     environment_id: EntityId | None = None

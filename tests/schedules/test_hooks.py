@@ -200,6 +200,20 @@ def test_branch_filters_read_as_github_actions_reads_them(branch: str, pattern: 
     assert (matching_branch(branch, [pattern]) == pattern) is matches
 
 
+@pytest.mark.parametrize(
+    ("branch", "taken"),
+    [
+        ("release/1.2", True),
+        ("release/1.2-alpha", False),  # left out by the second pattern
+        ("release/9-alpha", True),  # taken again by the third
+        ("main", False),
+    ],
+)
+def test_a_filter_starting_with_an_exclamation_mark_leaves_out_what_matched_before_it(branch: str, taken: bool) -> None:
+    patterns = ["release/**", "!release/**-alpha", "release/9*"]
+    assert (matching_branch(branch, patterns) is not None) is taken
+
+
 async def test_the_default_filter_takes_every_branch_and_a_broken_one_is_a_422(
     api: httpx.AsyncClient, client: httpx.AsyncClient, flow: Flow
 ) -> None:
@@ -214,6 +228,11 @@ async def test_the_default_filter_takes_every_branch_and_a_broken_one_is_a_422(
     )
     error = assert_error(refused, 422)
     assert "branches" in str(error["details"]) and "not a branch filter" in refused.text
+    only_out = await api.post(
+        f"/api/v1/projects/{flow.project_id}/triggers",
+        json={"name": "ci", "provider": "github", "scenario_id": flow.scenario_id, "branches": ["!main"]},
+    )
+    assert "branches" in str(assert_error(only_out, 422)["details"]) and "add one that takes some" in only_out.text
     assert await count_rows(CodeHostTrigger) == before
 
 
