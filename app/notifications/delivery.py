@@ -338,6 +338,12 @@ def _after_commit(sync_session: Session) -> None:
     task.add_done_callback(_background.discard)
 
 
+def left_on(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop` holds deliveries for send_left_here: its task runs the loop again only then (a loop run
+    again for nothing would also run what else waits on it, such as a task a failed chunk left behind)."""
+    return bool(_left.get(loop))
+
+
 async def send_left_here() -> int:
     """Send what this loop's transactions recorded while it was not long-lived (a Celery task's, a run pool
     process's): one attempt each, before the task returns, so a run ended on a worker is announced when it

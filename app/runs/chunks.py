@@ -43,7 +43,7 @@ from app.engine.specs import CaseSpec, EnvironmentSpec, FlowSpec, RunOptions, Se
 from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
-from app.notifications.delivery import send_left_here
+from app.notifications.delivery import left_on, send_left_here
 from app.runs.executor import ERROR_TEXT_LIMIT, RunPart, finish, logger, update_owned_chunk, worker_name
 from app.runs.loader import RunSetupError, count_rows, load_flow, scenario_rows
 
@@ -223,7 +223,8 @@ def run_chunk_in_process(run_id: int, position: int) -> str | None:
     try:
         return loop.run_until_complete(execute_chunk(sessions, run_id, position, worker_name("pool")))
     finally:  # the notifications of a run this chunk ended, sent before the coordinator hears it ended
-        loop.run_until_complete(send_left_here())
+        if left_on(loop):
+            loop.run_until_complete(send_left_here())
 
 
 async def _run_in_pool(

@@ -21,8 +21,8 @@ from celery.signals import worker_ready
 from app.callbacks.service import resume_pending
 from app.core.config import get_settings
 from app.core.db import thread_database
+from app.notifications.delivery import left_on, send_left_here
 from app.notifications.delivery import resume_pending as resume_notifications
-from app.notifications.delivery import send_left_here
 from app.plans.progress import reconcile as reconcile_plan_runs
 from app.reports.retention import prune
 from app.runs.chunks import execute_chunk
@@ -56,7 +56,8 @@ def _run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: s
     try:
         return _run_work(loop, work, label)
     finally:
-        loop.run_until_complete(send_left_here())
+        if left_on(loop):
+            loop.run_until_complete(send_left_here())
 
 
 def _run_work(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T], label: str) -> T:
