@@ -44,7 +44,15 @@ from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
 from app.notifications.delivery import left_on, send_left_here
-from app.runs.executor import ERROR_TEXT_LIMIT, RunPart, finish, logger, update_owned_chunk, worker_name
+from app.runs.executor import (
+    ERROR_TEXT_LIMIT,
+    FINISH_ATTEMPTS,
+    RunPart,
+    finish,
+    logger,
+    update_owned_chunk,
+    worker_name,
+)
 from app.runs.loader import RunSetupError, count_rows, load_flow, scenario_rows
 
 _log = logging.getLogger("exile.runs.chunks")
@@ -570,15 +578,31 @@ async def finish_if_done(
         iterations.failed += chunk.iterations_failed
         iterations.error += chunk.iterations_error
         iterations.flaky += chunk.iterations_flaky
-    async with session_factory() as session:
-        await recount_requests(session, run_id)
-        await session.commit()
+    await _recount_before_the_end(session_factory, run_id)
     started = run.started_at or utcnow()
     outcome = FlowOutcome(
         status=status, iterations=iterations, requests=Counts(), started_at=started, finished_at=utcnow()
     )
     await finish(session_factory, run_id, status, error, outcome)
     return status
+
+
+async def _recount_before_the_end(session_factory: async_sessionmaker[AsyncSession], run_id: int) -> None:
+    """Recount, retried like the end itself: this caller holds the run's `finisher` claim, so if it gave up here
+    nobody would end the run but the reaper (as `interrupted`). Counts that cannot be redone still let it end."""
+    for attempt in range(1, FINISH_ATTEMPTS + 1):
+        try:
+            async with session_factory() as session:
+                await recount_requests(session, run_id)
+                await session.commit()
+            return
+        except Exception:
+            if attempt == FINISH_ATTEMPTS:
+                logger.exception(
+                    "run %s: its request counts could not be redone; it ends with the batches' counts", run_id
+                )
+                return
+            await asyncio.sleep(0.25 * 2**attempt)
 
 
 async def _teardown(

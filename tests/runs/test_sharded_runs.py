@@ -362,3 +362,37 @@ async def test_one_in_flight_is_never_sharded(api, target, sharded):
     ids = await slow_scenario(api, target, rows=8, ms=1, concurrency=1)
     run = await run_to_end(api, ids)
     assert run["status"] == "passed" and await chunks(run["id"]) == []
+
+
+@needs_redis
+async def test_the_chunk_that_ends_a_run_retries_its_recount_instead_of_leaving_the_run_to_the_reaper(
+    api, target, sharded, monkeypatch
+):
+    """The last chunk holds the run's finisher claim: a database hiccup while it recounts (SQLite's lock held
+    by another process, say) must not leave the run `running` for nobody to end."""
+    from app.runs import chunks as chunk_module
+    from app.runs.chunks import execute_chunk
+    from app.runs.executor import execute_run
+    from tests.runs.test_celery import use_broker
+
+    use_broker(monkeypatch)
+    ids = await slow_scenario(api, target, rows=6, ms=1)
+    started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+    run_id = started.json()["id"]
+    # This test plays the workers: setup here, then each queued chunk in turn.
+    assert await execute_run(get_session_factory(), run_id, "celery:test:1:1") is None
+    real, failures = chunk_module.recount_requests, []
+
+    async def hiccup(session, counted_run_id):  # fails twice, like a lock held past the busy timeout
+        if len(failures) < 2:
+            failures.append(counted_run_id)
+            raise RuntimeError("database is locked")
+        await real(session, counted_run_id)
+
+    monkeypatch.setattr(chunk_module, "recount_requests", hiccup)
+    for chunk in await chunks(run_id):
+        await execute_chunk(get_session_factory(), run_id, chunk.position, f"celery:test:2:{chunk.position}")
+    run = (await api.get(f"{API}/scenario-runs/{run_id}")).json()
+    assert failures == [run_id, run_id]
+    assert run["status"] == "passed", run
+    assert run["requests"]["passed"] == len([r for r in await records(run_id) if r.is_final]) == 6 + 1  # + teardown
