@@ -46,10 +46,10 @@ from app.models.base import utcnow
 from app.notifications.delivery import left_on, send_left_here
 from app.runs.executor import (
     ERROR_TEXT_LIMIT,
-    FINISH_ATTEMPTS,
     RunPart,
     finish,
     logger,
+    retried_at_the_end,
     update_owned_chunk,
     worker_name,
 )
@@ -590,19 +590,16 @@ async def finish_if_done(
 async def _recount_before_the_end(session_factory: async_sessionmaker[AsyncSession], run_id: int) -> None:
     """Recount, retried like the end itself: this caller holds the run's `finisher` claim, so if it gave up here
     nobody would end the run but the reaper (as `interrupted`). Counts that cannot be redone still let it end."""
-    for attempt in range(1, FINISH_ATTEMPTS + 1):
-        try:
-            async with session_factory() as session:
-                await recount_requests(session, run_id)
-                await session.commit()
-            return
-        except Exception:
-            if attempt == FINISH_ATTEMPTS:
-                logger.exception(
-                    "run %s: its request counts could not be redone; it ends with the batches' counts", run_id
-                )
-                return
-            await asyncio.sleep(0.25 * 2**attempt)
+
+    async def recount() -> None:
+        async with session_factory() as session:
+            await recount_requests(session, run_id)
+            await session.commit()
+
+    try:
+        await retried_at_the_end(recount)
+    except Exception:
+        logger.exception("run %s: its request counts could not be redone; it ends with the batches' counts", run_id)
 
 
 async def _teardown(

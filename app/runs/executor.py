@@ -12,7 +12,9 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +35,8 @@ from app.runs.ending import record_end, record_ends_at
 from app.runs.loader import RunSetupError, load_flow
 from app.runs.rate_limit import close_limiter, run_limiter
 from app.runs.sink import DatabaseSink
+
+T = TypeVar("T")
 
 logger = logging.getLogger("exile.runs")
 ERROR_TEXT_LIMIT = 2000
@@ -76,28 +80,38 @@ async def finish(
             status in (RunStatus.PASSED, RunStatus.FAILED) and counted
         ):  # every row ran (setup passed): the rows read are the truth
             values["iterations_total"] = counted
-    delivery_id: int | None = None
-    # Retried: a database hiccup at the very end must not leave the run to the reaper's wrong cause.
-    for attempt in range(1, FINISH_ATTEMPTS + 1):
-        try:
-            async with session_factory() as session:
-                # Only the owner of a running run ends it: a reaper may already have called it interrupted.
-                ended = await session.execute(
-                    update(ScenarioRun)
-                    .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
-                    .values(**values)
-                )
-                # Its callback is recorded with its end (one commit), then sent by this process.
-                delivery_id = await record_end(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
-                await session.commit()
-            break
-        except Exception:
-            if attempt == FINISH_ATTEMPTS:
-                logger.exception("run %s could not be ended %s", run_id, status)
-                return
-            await asyncio.sleep(0.25 * 2**attempt)
+
+    async def end() -> int | None:
+        async with session_factory() as session:
+            # Only the owner of a running run ends it: a reaper may already have called it interrupted.
+            ended = await session.execute(
+                update(ScenarioRun)
+                .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING)
+                .values(**values)
+            )
+            # Its callback is recorded with its end (one commit), then sent by this process.
+            delivery = await record_end(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
+            await session.commit()
+            return delivery
+
+    try:
+        delivery_id = await retried_at_the_end(end)
+    except Exception:
+        logger.exception("run %s could not be ended %s", run_id, status)
+        return
     if delivery_id is not None:
         await callbacks.deliver(session_factory, delivery_id)
+
+
+async def retried_at_the_end(work: Callable[[], Awaitable[T]]) -> T:
+    """`work`, tried FINISH_ATTEMPTS times with a growing pause (the last error raised): a database hiccup at a
+    run's very end must not leave the run to the reaper's wrong cause."""
+    for attempt in range(1, FINISH_ATTEMPTS):
+        try:
+            return await work()
+        except Exception:
+            await asyncio.sleep(0.25 * 2**attempt)
+    return await work()
 
 
 def _iteration_counts(iterations: Counts) -> dict[str, int]:
