@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     run_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     run_chunk_rows: int = Field(default=1000, ge=1)
     run_chunk_attempts: int = Field(default=2, ge=1, le=10)
+    # The HTTP client runs send with (app.engine.http1): "http1", the engine's lean keep-alive client, or
+    # "aiohttp", kept as the way back should a target need what only aiohttp does. Proxied requests always go
+    # through aiohttp.
+    engine_http_client: Literal["http1", "aiohttp"] = "http1"
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
     # Where clients reach this server (https://exile.example.com): makes the report URLs in run callbacks

@@ -252,9 +252,14 @@ async def _read_capped(raw: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bo
             await asyncio.sleep(0)
     body = b"".join(chunks)
     chunks.clear()  # the pieces go as soon as the body holds them
+    return body, truncated, await body_digest(body)
+
+
+async def body_digest(body: bytes) -> str:
+    """The sha256 of a response body; large ones in a worker thread, so the event loop stays free."""
     if len(body) >= _HASH_IN_THREAD:
-        return body, truncated, await asyncio.to_thread(_sha256, body)
-    return body, truncated, _sha256(body)
+        return await asyncio.to_thread(_sha256, body)
+    return _sha256(body)
 
 
 def _sha256(body: bytes) -> str:

@@ -29,11 +29,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.core.config import get_settings
+from app.engine.http1 import open_transport
 from app.engine.results import Counts, StepResult
 from app.engine.runner import FlowRunner
 from app.engine.specs import VARIABLE_NAME, DataRow, FlowSpec, RunOptions
 from app.engine.statuses import FAILING, ResultStatus, RunStatus
-from app.engine.transport import AiohttpTransport
 from app.interop import data_files
 from app.interop.content import ProjectContent
 from app.interop.flow_from_content import (
@@ -504,8 +505,11 @@ async def _run_shard(
 ) -> ShardResult:
     """The flow (or one process's rows of it) through the engine, its final results spilled to `spill_dir`."""
     environment = flow.environment
-    transport = AiohttpTransport(
-        limit=max(8, options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
+    transport = open_transport(
+        get_settings().engine_http_client,
+        limit=max(8, options.concurrency * 2),
+        verify_tls=environment.verify_tls,
+        proxy=environment.proxy,
     )
     cancel = asyncio.Event()
     bailed: list[StepResult] = []

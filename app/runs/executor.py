@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.callbacks import service as callbacks
 from app.core.config import get_settings
 from app.core.text import bounded
+from app.engine.http1 import open_transport
 from app.engine.masking import Masker
 from app.engine.ratelimit import RateLimiter
 from app.engine.results import Counts, FlowOutcome
 from app.engine.runner import FlowRunner
 from app.engine.specs import FlowSpec, RunOptions
 from app.engine.statuses import ACTIVE, RunStatus
-from app.engine.transport import AiohttpTransport
 from app.models import ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
 from app.runs.ending import record_end, record_ends_at
@@ -181,8 +181,11 @@ class RunPart:
         settings = get_settings()
         masker = Masker(self.flow.environment.secrets.values())
         environment = self.flow.environment
-        transport = AiohttpTransport(
-            limit=max(8, self.options.concurrency * 2), verify_tls=environment.verify_tls, proxy=environment.proxy
+        transport = open_transport(
+            settings.engine_http_client,
+            limit=max(8, self.options.concurrency * 2),
+            verify_tls=environment.verify_tls,
+            proxy=environment.proxy,
         )
         keep_alive: asyncio.Future[None] | None = None
         limiter: RateLimiter | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from app.engine.clock import Clock
+from app.engine.http1 import Http1Transport
 from app.engine.results import FlowOutcome, ListSink, StepResult
 from app.engine.runner import run_flow
 from app.engine.specs import (
@@ -32,7 +33,7 @@ from app.engine.specs import (
     RunOptions,
     StepSpec,
 )
-from app.engine.transport import AiohttpTransport
+from app.engine.transport import AiohttpTransport, Transport
 from tests.engine.clock import FakeClock
 
 USERS = {"alice": "wonderland-pw", "bob": "builder-pw"}
@@ -256,9 +257,13 @@ def target(target_server: Target) -> Target:
     return target_server
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[AiohttpTransport]:
-    client = AiohttpTransport()
+# Every engine test runs on both clients: the lean HTTP/1.1 one runs flows, aiohttp takes proxied requests.
+CLIENTS: dict[str, Callable[[], Transport]] = {"http1": Http1Transport, "aiohttp": AiohttpTransport}
+
+
+@pytest.fixture(params=list(CLIENTS))
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    client = CLIENTS[request.param]()
     yield client
     await client.close()
 
@@ -318,7 +323,7 @@ class Run:
 class Engine:
     """Runs flows against the target with a real transport and an in-memory sink."""
 
-    def __init__(self, target: Target, transport: AiohttpTransport) -> None:
+    def __init__(self, target: Target, transport: Transport) -> None:
         self.target = target
         self.transport = transport
 
@@ -340,7 +345,7 @@ class Engine:
 
 
 @pytest.fixture
-def engine(target: Target, transport: AiohttpTransport) -> Engine:
+def engine(target: Target, transport: Transport) -> Engine:
     return Engine(target, transport)
 
 

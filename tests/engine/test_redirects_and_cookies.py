@@ -21,8 +21,7 @@ from app.engine.masking import MASK
 from app.engine.results import ListSink
 from app.engine.runner import run_flow
 from app.engine.specs import RunOptions
-from app.engine.transport import AiohttpTransport
-from tests.engine.conftest import Engine, rows, step
+from tests.engine.conftest import CLIENTS, Engine, rows, step
 
 
 @dataclass
@@ -42,6 +41,7 @@ class Recorder:
 
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
+    client: str = "http1"  # the transport `run` sends with (the `recorder` fixture sets it)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -121,9 +121,10 @@ async def other_server() -> AsyncIterator[Recorder]:
         yield recorder
 
 
-@pytest.fixture
-def recorder(recorder_server: Recorder) -> Recorder:
+@pytest.fixture(params=list(CLIENTS))
+def recorder(recorder_server: Recorder, request: pytest.FixtureRequest) -> Recorder:
     recorder_server.seen.clear()
+    recorder_server.client = request.param  # which transport `run` uses: every test runs on both
     return recorder_server
 
 
@@ -140,7 +141,7 @@ async def run(recorder: Recorder, *steps: Any, environment: dict[str, Any] | Non
     options = flow.pop("options", None) or RunOptions(stop_on_failure=False)
     env = EnvironmentSpec(base_url=recorder.url, **(environment or {}))
     sink = ListSink()
-    transport = AiohttpTransport()
+    transport = CLIENTS[recorder.client]()
     try:
         outcome = await run_flow(FlowSpec(steps=list(steps), environment=env, **flow), options, transport, sink)
     finally:

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestServer
 
 from app.engine.masking import MASK
 from app.engine.specs import DatasetSpec, RunOptions
-from app.engine.transport import AiohttpTransport, PreparedRequest
-from tests.engine.conftest import BIG_BODY_BYTES, USERS, Engine, rows, step
+from app.engine.transport import PreparedRequest
+from tests.engine.conftest import BIG_BODY_BYTES, CLIENTS, USERS, Engine, rows, step
 
 LOGIN = {
     "method": "POST",
@@ -322,7 +322,8 @@ async def test_the_declared_charset_is_used_and_an_unknown_one_falls_back_to_utf
     assert result.response is not None and result.response["body"] == text
 
 
-async def test_empty_responses_one_after_another_each_end_instead_of_hanging_the_loop():
+@pytest.mark.parametrize("client", list(CLIENTS))
+async def test_empty_responses_one_after_another_each_end_instead_of_hanging_the_loop(client: str):
     # aiohttp hands every empty body (204, HEAD) the same EmptyStreamReader, which reports "end of an HTTP
     # chunk" forever once read: the transport must still see the end of each body (the second 204 hung).
     async def no_content(_request: web.Request) -> web.Response:
@@ -332,7 +333,7 @@ async def test_empty_responses_one_after_another_each_end_instead_of_hanging_the
     app.router.add_route("*", "/empty", no_content)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    transport = AiohttpTransport()
+    transport = CLIENTS[client]()
     try:
         url = str(server.make_url("/empty"))
         for method in ("DELETE", "DELETE", "HEAD", "PUT", "HEAD"):
