@@ -480,6 +480,8 @@ def executor_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "RUN_CHUNK_ROWS": getattr(settings, "run_chunk_rows", None),
         "RUN_BATCH_SIZE": settings.run_batch_size,
         "RUN_FLUSH_SECONDS": settings.run_flush_seconds,
+        "EVENT_LOOP": getattr(settings, "event_loop", None),
+        "ENGINE_HTTP_CLIENT": getattr(settings, "engine_http_client", None),
     }
 
 
@@ -719,6 +721,8 @@ def _serve_inline() -> None:
     """Reads run ids on stdin, executes each with execute_run, answers one JSON line per run on stdout."""
     import logging
 
+    from app.core import loops
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     out: IO[str] = sys.stdout
     sys.stdout = sys.stderr  # nothing but the answers on the pipe
@@ -743,7 +747,7 @@ def _serve_inline() -> None:
             out.flush()
         await dispose_engine()
 
-    asyncio.run(serve())
+    loops.run(serve())  # the loop uvicorn would run the API on (uvloop where installed)
 
 
 if __name__ == "__main__":

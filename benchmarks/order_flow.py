@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,9 +279,27 @@ async def run_bare(data: Path, rows: int, concurrency: int) -> Measured:
 
 
 # ---- Exile through the executor --------------------------------------------------------------------------------
+def event_loop(choice: str) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
+    """The loop factory for `--loop` (auto: uvloop where installed, as uvicorn and app.core.loops pick) and its name."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop, "uvloop"
+    return asyncio.new_event_loop, "asyncio"
+
+
+def run_on(choice: str, work: Coroutine[Any, Any, Measured]) -> Measured:
+    with asyncio.Runner(loop_factory=event_loop(choice)[0]) as runner:
+        return runner.run(work)
+
+
 def executor_env(args: argparse.Namespace) -> dict[str, str]:
-    """RUN_PROCESSES / RUN_CHUNK_ROWS for the executing processes when given; else the app's defaults."""
-    env = {}
+    """The event loop, and RUN_PROCESSES / RUN_CHUNK_ROWS when given (else the app's defaults)."""
+    env = {"EVENT_LOOP": args.loop}
     if args.run_processes is not None:
         env["RUN_PROCESSES"] = str(args.run_processes)
     if args.chunk_rows is not None:
@@ -333,7 +351,7 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
         for concurrency in args.concurrency:
             for trial in range(1, args.repeat + 1):  # interleaved, so a slow spell of the machine hits every side
                 print(f"concurrency {concurrency}, run {trial}/{args.repeat}: bare, {', '.join(args.db)}", flush=True)
-                bare[concurrency].append(asyncio.run(run_bare(data, args.rows, concurrency)))
+                bare[concurrency].append(run_on(args.loop, run_bare(data, args.rows, concurrency)))
                 for backend, (executor, seeded) in executors.items():
                     executed = run_inline(executor, seeded, concurrency, args.rows)
                     exile.setdefault((backend, concurrency), []).append(executed)
@@ -350,6 +368,7 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests per runner, target {TARGET}")
     print(f"machine: {machine()}")
     print(f"Exile: a queued ScenarioRun executed by execute_run in an executor process (warm); settings {settings}")
+    print(f"event loop of the bare loop and of Exile's processes: {event_loop(args.loop)[1]}")
     print(
         f"median of {args.repeat} interleaved runs (bare, then each database); Newman: median of "
         f"{len(newman_trials)} runs, its own run time without node's start-up"
@@ -513,6 +532,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated databases: sqlite,postgresql,mariadb (default all; memory mode uses the first)",
     )
     parser.add_argument("--no-newman", action="store_true", help="skip Newman")
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop of the bare loop and of Exile's processes alike (default auto: uvloop where installed)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per runner and concurrency (default 3)")
     parser.add_argument("--newman-repeat", type=int, help="Newman runs (default: --repeat)")
     parser.add_argument(

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # "aiohttp", kept as the way back should a target need what only aiohttp does. Proxied requests always go
     # through aiohttp.
     engine_http_client: Literal["http1", "aiohttp"] = "http1"
+    # The event loop of the processes Exile starts itself (app.core.loops): "auto" is uvloop where installed.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
     # Where clients reach this server (https://exile.example.com): makes the report URLs in run callbacks

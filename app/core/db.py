@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.config import get_settings
+from app.core.loops import new_event_loop
 
 _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
@@ -134,7 +135,7 @@ THREAD_POOL_SIZE = 4  # a run holds at most a few sessions at once (sink, heartb
 def thread_database() -> tuple[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]]:
     """This thread's own event loop and session factory, made on first use."""
     if not hasattr(_thread, "loop"):
-        _thread.loop = asyncio.new_event_loop()
+        _thread.loop = new_event_loop()
         engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
         _thread.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     return _thread.loop, _thread.sessions

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.core import loops
 from app.core.config import get_settings
 from app.engine.http1 import open_transport
 from app.engine.results import Counts, StepResult
@@ -598,7 +599,7 @@ def _shard_main(
             done[first] = counts.passed + counts.failed + counts.error
             done[count + first] = counts.failed + counts.error
 
-        result = asyncio.run(_run_shard(flow, options, spill_dir, bail, progress, stop.is_set, stop.set))
+        result = loops.run(_run_shard(flow, options, spill_dir, bail, progress, stop.is_set, stop.set))
         pipe.send(result)
     except BaseException as exc:  # the parent reports it: the run ends in error
         pipe.send(f"{type(exc).__name__}: {exc}")
@@ -711,7 +712,7 @@ def run_file(args: FileRunArgs, output: Output | None = None) -> int:
 
                 (Path(spill_dir) / "shard-0").mkdir()
                 shard = _run_shard(flow, prepared.options, Path(spill_dir) / "shard-0", args.bail, progress)
-                results = [asyncio.run(shard)]
+                results = [loops.run(shard)]
             else:
                 results = _run_forked(prepared, args.bail, count, Path(spill_dir), view)
         finally:

@@ -1,0 +1,36 @@
+"""The event loop our own processes run on: uvloop where it is installed, as uvicorn's `--loop auto` picks.
+
+The API process already runs on uvicorn's choice; the processes we start ourselves (the run pool's, a Celery
+task's thread, `exile run`) take the same one, so a run costs the same CPU wherever it executes. uvloop cut the
+engine's CPU per request by about 15 % on the order flow (benchmarks/order_flow.py runs both on it).
+EVENT_LOOP=asyncio is the way back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from app.core.config import get_settings
+
+T = TypeVar("T")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    choice = get_settings().event_loop
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:  # Windows, or a build without it: asyncio's own loop
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on our loop."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(work)
