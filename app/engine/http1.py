@@ -20,6 +20,7 @@ import socket
 import ssl
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -41,6 +42,8 @@ USER_AGENT = "Exile/0.1"
 # (a header that never ends must not grow without bound before llhttp hands it over).
 MAX_HEAD_BYTES = 256 * 1024
 MAX_HEADERS = 1000
+# A compressed body is inflated at most this much per turn of the event loop (aiohttp's reader yielded as often).
+INFLATE_STEP = 256 * 1024
 DNS_TTL_SECONDS = 300.0
 # A reused keep-alive connection the target closed just as it was taken is retried once on a new one, for
 # these methods only: a request that may have been acted on is not sent twice (as aiohttp and Go do).
@@ -183,6 +186,10 @@ class _Connection(asyncio.Protocol):
         self.content_length: int | None = None
         self.encoding = ""
         self.decoder: Any = None
+        self.compressed: deque[bytes] = deque()  # body pieces not inflated yet
+        self.inflating = False  # reading paused while the pieces are inflated a step per loop turn
+        self.body_complete = False
+        self.keep_alive_at_end = False
 
     # ---- one exchange --------------------------------------------------------------------------------------
     async def exchange(self, head: bytes, body: bytes | None, head_request: bool, cap: int, deadline: float) -> None:
@@ -277,7 +284,10 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         if self.headers_done and self.until_eof and exc is None:
-            self._finish(reusable=False)  # a body delimited by the end of the connection
+            if self.inflating:
+                self.body_complete, self.keep_alive_at_end = True, False
+            else:
+                self._finish(reusable=False)  # a body delimited by the end of the connection
         elif not self.got_bytes:
             reset = isinstance(exc, ConnectionResetError)
             waiter.set_exception(_NoAnswer(_RESET_BEFORE_ANSWER if reset else _CLOSED_WITHOUT_ANSWER))
@@ -329,21 +339,56 @@ class _Connection(asyncio.Protocol):
         if decoder is None:
             self._keep(chunk)
         else:
-            if self.encoding == "deflate" and not self.kept and decoder.unused_data == b"" and chunk:
+            if self.encoding == "deflate":
                 if chunk[0] & 0x0F != 8:  # raw deflate without the zlib header: as aiohttp, read it anyway
-                    decoder = self.decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self.decoder = zlib.decompressobj(-zlib.MAX_WBITS)
                 self.encoding = "deflate*"
-            try:
-                # Inflated a bounded piece at a time: a gzip bomb never grows past the cap.
-                self._keep(decoder.decompress(chunk, self.cap - self.kept + 1))
-                while decoder.unconsumed_tail and not self.truncated:
-                    self._keep(decoder.decompress(decoder.unconsumed_tail, self.cap - self.kept + 1))
-            except zlib.error:
-                raise self._body_error(f"Can not decode content-encoding: {self.encoding.rstrip('*')}") from None
+            self.compressed.append(chunk)
+            if not self.inflating:
+                self._inflate()
         if self.truncated:
             self.decoder = None
             self._finish(reusable=False)
             raise _Stop
+
+    def _inflate(self) -> None:
+        """Inflate at most INFLATE_STEP bytes, never past the cap (a gzip bomb stops there); if more is waiting,
+        stop reading and go on at the next turn of the event loop, so other runs and /health are not held up."""
+        decoder, budget = self.decoder, INFLATE_STEP
+        assert decoder is not None
+        try:
+            while budget > 0 and not self.truncated and (decoder.unconsumed_tail or self.compressed):
+                piece = decoder.unconsumed_tail or self.compressed.popleft()
+                inflated = decoder.decompress(piece, min(budget, self.cap - self.kept + 1))
+                self._keep(inflated)
+                budget -= len(inflated)
+        except zlib.error:
+            raise self._body_error(f"Can not decode content-encoding: {self.encoding.rstrip('*')}") from None
+        more = not self.truncated and bool(decoder.unconsumed_tail or self.compressed)
+        if more:
+            if not self.inflating and self.transport is not None:
+                self.transport.pause_reading()
+            self.inflating = True
+            self.loop.call_soon(self._inflate_later)
+        elif self.inflating:
+            self.inflating = False
+            if self.transport is not None and not self.closed and not self.truncated:
+                self.transport.resume_reading()
+
+    def _inflate_later(self) -> None:
+        if self.waiter is None or self.waiter.done():
+            return  # timed out or failed meanwhile
+        try:
+            self._inflate()
+        except TransportError as exc:
+            self._fail(exc)
+            return
+        if self.truncated:
+            self.decoder = None
+            self._finish(reusable=False)
+            self.abort()  # never drained: the rest of the body is not read
+        elif not self.inflating and self.body_complete:
+            self._finish(reusable=self.keep_alive_at_end)
 
     def _keep(self, piece: bytes) -> None:
         if not piece:
@@ -360,6 +405,9 @@ class _Connection(asyncio.Protocol):
         if self.status < 200 and self.status != 101:
             self._reset_response(self.cap, self.head_request)  # after a 1xx, wait for the response itself
             self.got_bytes = True
+            return
+        if self.inflating:  # the body is all here but not yet inflated: _inflate_later ends the response
+            self.body_complete, self.keep_alive_at_end = True, self.parser.should_keep_alive()
             return
         self._finish(reusable=self.parser.should_keep_alive())
 
@@ -382,6 +430,7 @@ class Http1Transport:
         self._targets: dict[str, _Target] = {}
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[Any, ...]]]] = {}
         self._via_proxy = AiohttpTransport(limit=limit, verify_tls=verify_tls, proxy=proxy) if proxy else None
+        self._closed = False  # a request still in flight at close() does not put its connection back
 
     def _target(self, url: str) -> _Target:
         target = self._targets.get(url)
@@ -460,7 +509,7 @@ class Http1Transport:
         return None
 
     def _checkin(self, connection: _Connection) -> None:
-        if not connection.reusable or connection.closed:
+        if not connection.reusable or connection.closed or self._closed:
             connection.close()
             return
         if self._idle_count >= self._limit:  # more idle than may ever be in use: let the oldest go
@@ -520,10 +569,13 @@ class Http1Transport:
             return cached[1]
         infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
         addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        if len(self._addresses) >= 1024:  # a run that reaches many hosts: keep the cache bounded
+            self._addresses.clear()
         self._addresses[key] = (now + DNS_TTL_SECONDS, addresses)
         return addresses
 
     async def close(self) -> None:
+        self._closed = True
         for idle in self._idle.values():
             for connection in idle:
                 connection.close()

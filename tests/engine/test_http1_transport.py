@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.http1 import MAX_HEAD_BYTES, Http1Transport
+from app.engine.http1 import INFLATE_STEP, MAX_HEAD_BYTES, Http1Transport
 from app.engine.transport import AiohttpTransport, PreparedRequest, Transport, TransportError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -401,3 +401,36 @@ def test_the_client_runs_on_uvloop_as_under_uvicorn():
                 await transport.close()
 
     assert uvloop.run(on_uvloop()) == [b"0", b"1", b"2", b"3", b"4", b"", b"1"]
+
+
+async def test_a_large_compressed_body_is_inflated_a_step_per_loop_turn(client: Http1Transport):
+    # One read of a gzip bomb inflates to megabytes: done at once, the other runs and /health would wait.
+    plain = bytes(range(256)) * 40_000  # 10 MB
+    packed = gzip.compress(plain, 1)
+
+    async def compressed(target: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await target.read_request(reader)
+            writer.write(ok(packed, "Content-Encoding: gzip"))
+            await writer.drain()
+
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async with wire(compressed) as target:
+        await client.send(get(f"{target.url}/warm"), 5.0)
+        running = asyncio.ensure_future(ticker())
+        before = ticks
+        response = await client.send(get(f"{target.url}/x"), 5.0, max_body_bytes=len(plain) + 1)
+        stop.set()
+        await running
+        assert response.body == plain and not response.truncated
+        assert ticks - before >= len(plain) // INFLATE_STEP  # the loop turned at least once per step
+        assert (await client.send(get(f"{target.url}/y"), 5.0)).body == plain[: 10 * 1024 * 1024]
+        assert target.connections == 1  # paused and resumed, the connection stays usable
