@@ -9,9 +9,7 @@ headers that never end, and errors worded exactly as aiohttp words them.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gzip
-import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +19,7 @@ import pytest
 
 from app.engine.http1 import INFLATE_STEP, MAX_HEAD_BYTES, Http1Transport
 from app.engine.transport import AiohttpTransport, PreparedRequest, Transport, TransportError
+from tests.local_server import self_signed_server_context
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -318,38 +317,8 @@ async def test_connection_errors_read_as_aiohttps_word_for_word():
         await reference.close()
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
-
-
 async def test_tls_is_verified_unless_the_environment_turns_it_off(tmp_path: Path):
-    cert_file, key_file = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
+    context = self_signed_server_context(tmp_path, "localhost")
     target = Wire(lambda r, w: keep_answering(target, r, w))
     server = await asyncio.start_server(target.serve, "127.0.0.1", 0, ssl=context)
     url = f"https://localhost:{server.sockets[0].getsockname()[1]}/secure"

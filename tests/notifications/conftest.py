@@ -4,11 +4,9 @@ and answering as the platform does; an SMTP receiver (aiosmtpd); a target for th
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import socket
-import ssl
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +26,7 @@ from app.core.config import get_settings
 from app.notifications import delivery
 from app.runs.dispatch import wait_for_inline_runs
 from tests.factories import create, project
-from tests.local_server import serving
+from tests.local_server import self_signed_server_context, serving
 
 API = "/api/v1"
 ONE_HOUR = 3600
@@ -311,36 +309,6 @@ class Mailbox:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _self_signed(directory: Path) -> ssl.SSLContext:
-    """A certificate for 127.0.0.1, made here (a receiver with STARTTLS; the channel does not verify it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    return context
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -375,7 +343,7 @@ def smtp_server() -> Iterator[dict[str, Mailbox]]:
         return AuthResult(success=False, handled=False)  # not handled: the server answers 535 itself
 
     with tempfile.TemporaryDirectory() as directory:
-        context = _self_signed(Path(directory))
+        context = self_signed_server_context(Path(directory), "127.0.0.1")
         plain = Controller(Handler(boxes["plain"]), hostname="127.0.0.1", port=boxes["plain"].port)
         secure = Controller(
             Handler(boxes["starttls"]),
