@@ -7,7 +7,9 @@ and the tables are cleared before the next test.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -73,14 +75,34 @@ async def empty_every_table() -> None:
         await session.commit()
 
 
+INLINE_RUNS_SETTLE_SECONDS = 120
+
+
+async def settle_inline_runs() -> None:
+    """Let the runs a test started in the background end; one that never does fails the test with every thread's
+    and task's stack instead of hanging the suite (CI would only time out, with nothing to read)."""
+    from app.runs.dispatch import _inline_runs, wait_for_inline_runs
+
+    try:
+        await asyncio.wait_for(wait_for_inline_runs(), INLINE_RUNS_SETTLE_SECONDS)
+    except TimeoutError:
+        stuck = list(_inline_runs)
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        for task in stuck:
+            task.print_stack(file=sys.__stderr__)
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        raise AssertionError(
+            f"{len(stuck)} background run(s) still running after {INLINE_RUNS_SETTLE_SECONDS} s (stacks on stderr)"
+        ) from None
+
+
 @pytest.fixture(autouse=True)
 async def empty_tables(migrated_database: str) -> AsyncIterator[None]:
-    from app.runs.dispatch import wait_for_inline_runs
-
     await empty_every_table()
     yield
     # Runs started in the background by a test end before the next test empties the tables.
-    await wait_for_inline_runs()
+    await settle_inline_runs()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from app.core.config import get_settings
 from app.notifications import delivery
-from app.runs.dispatch import wait_for_inline_runs
+from tests.conftest import settle_inline_runs
 from tests.factories import create, project
 from tests.local_server import self_signed_server_context, serving
 
@@ -251,7 +251,7 @@ async def platforms(platforms_server: Platforms) -> Platforms:
 
 async def settled() -> None:
     """Inline runs are done, and so is the sending they started."""
-    await wait_for_inline_runs()
+    await settle_inline_runs()
     await delivery.wait_for_background()
 
 
