@@ -501,6 +501,12 @@ def memory(args: argparse.Namespace, work: Path) -> bool:
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options order_flow.py and celery_vs_inline.py share."""
     parser.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop of the bare loop and of Exile's processes alike (default auto: uvloop where installed)",
+    )
+    parser.add_argument(
         "--run-processes", type=int, help="RUN_PROCESSES for the executing processes (default: the app's default)"
     )
     parser.add_argument(
@@ -532,12 +538,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated databases: sqlite,postgresql,mariadb (default all; memory mode uses the first)",
     )
     parser.add_argument("--no-newman", action="store_true", help="skip Newman")
-    parser.add_argument(
-        "--loop",
-        choices=["auto", "asyncio", "uvloop"],
-        default="auto",
-        help="event loop of the bare loop and of Exile's processes alike (default auto: uvloop where installed)",
-    )
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per runner and concurrency (default 3)")
     parser.add_argument("--newman-repeat", type=int, help="Newman runs (default: --repeat)")
     parser.add_argument(
