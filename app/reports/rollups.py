@@ -15,7 +15,7 @@ import bisect
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -42,6 +42,7 @@ MAX_BIN = 32_000
 COMPARABLE = (RunStatus.PASSED, RunStatus.FAILED)
 REBUILD_BATCH = 200
 UPSERT_ROWS = 400
+STREAM_ROWS = 5000  # results read (and summed) at a time at a run's end
 
 Key = tuple[int, str, datetime, str, int, int, int]
 
@@ -128,7 +129,7 @@ def _passed(status: str) -> bool | None:
 
 
 def rollup_rows(
-    run: RunFacts, results: Sequence[ResultFacts], previous: Sequence[ResultFacts] | None
+    run: RunFacts, results: Iterable[ResultFacts], previous: Iterable[ResultFacts] | None
 ) -> tuple[dict[Key, dict[str, int]], dict[tuple[Key, int], int]]:
     """What one run adds: counters per roll-up key and histogram counts per (key, bin). Pure, so the run's
     end and a rebuild cannot disagree.
@@ -137,63 +138,82 @@ def rollup_rows(
     environment), and their sums "project" and "case_all" (every scenario and environment), which project-wide
     reports read when the caller may see everything: 15-30x fewer rows than summing the others at query time.
     """
-    before = (
-        {(r.step_key, r.dataset_id, r.iteration): _passed(r.status) for r in previous} if previous is not None else {}
-    )
-    # The results are summed per case once; the sums then go to each roll-up key (3 granularities x 4 scopes), so
-    # a run's end costs one pass over its results instead of twelve.
-    by_case: dict[int, dict[str, int]] = {}
-    bins_by_case: dict[int, dict[int, int]] = {}
+    sums = RunSums(outcomes(previous) if previous is not None else None)
     for result in results:
+        sums.add(result)
+    return sums.rows(run)
+
+
+Outcomes = dict[tuple[str, int | None, int], bool | None]
+
+
+def outcomes(results: Iterable[ResultFacts]) -> Outcomes:
+    """What flip counting needs of the previous run: whether each step of each iteration passed."""
+    return {(r.step_key, r.dataset_id, r.iteration): _passed(r.status) for r in results}
+
+
+class RunSums:
+    """One run's results summed per case as they come (a run's rows are never all in memory at once): the sums
+    then go to each roll-up key (3 granularities x 4 scopes), one pass over the results instead of twelve."""
+
+    __slots__ = ("before", "bins_by_case", "by_case")
+
+    def __init__(self, before: Outcomes | None) -> None:
+        self.before = before or {}
+        self.by_case: dict[int, dict[str, int]] = {}
+        self.bins_by_case: dict[int, dict[int, int]] = {}
+
+    def add(self, result: ResultFacts) -> None:
         case_key = result.case_id or 0
-        sums = by_case.get(case_key)
+        sums = self.by_case.get(case_key)
         if sums is None:
-            sums = by_case[case_key] = dict.fromkeys(REQUEST_COUNTERS + _RESULT_COUNTERS, 0)
-            bins_by_case[case_key] = defaultdict(int)
+            sums = self.by_case[case_key] = dict.fromkeys(REQUEST_COUNTERS + _RESULT_COUNTERS, 0)
+            self.bins_by_case[case_key] = defaultdict(int)
         sums[f"requests_{result.status}"] += 1
         if result.flaky:
             sums["requests_flaky"] += 1
         if result.status != ResultStatus.SKIPPED:
             sums["duration_sum_us"] += round(result.duration_ms * 1000)
             sums["duration_count"] += 1
-            bins_by_case[case_key][duration_bin(result.duration_ms)] += 1
+            self.bins_by_case[case_key][duration_bin(result.duration_ms)] += 1
         now_passed = _passed(result.status)
-        was = before.get((result.step_key, result.dataset_id, result.iteration))
+        was = self.before.get((result.step_key, result.dataset_id, result.iteration))
         if now_passed is not None and was is not None:
             sums["compared"] += 1
             if was != now_passed:
                 sums["flips"] += 1
 
-    scenario_key = run.scenario_id or 0
-    environment_key = run.environment_id or 0
-    run_case_key = (run.case_id or 0) if run.kind == "case" else 0
-    counters: dict[Key, dict[str, int]] = {}
-    histograms: dict[tuple[Key, int], int] = defaultdict(int)
+    def rows(self, run: RunFacts) -> tuple[dict[Key, dict[str, int]], dict[tuple[Key, int], int]]:
+        scenario_key = run.scenario_id or 0
+        environment_key = run.environment_id or 0
+        run_case_key = (run.case_id or 0) if run.kind == "case" else 0
+        counters: dict[Key, dict[str, int]] = {}
+        histograms: dict[tuple[Key, int], int] = defaultdict(int)
 
-    def row_of(key: Key) -> dict[str, int]:
-        row = counters.get(key)
-        if row is None:
-            row = counters[key] = dict.fromkeys(COUNTERS, 0)
-            if run.status in FINISHED:
-                row[f"runs_{run.status}"] = 1
-        return row
+        def row_of(key: Key) -> dict[str, int]:
+            row = counters.get(key)
+            if row is None:
+                row = counters[key] = dict.fromkeys(COUNTERS, 0)
+                if run.status in FINISHED:
+                    row[f"runs_{run.status}"] = 1
+            return row
 
-    for granularity in GRANULARITIES:
-        start = bucket_start(run.created_at, granularity)
-        run_key: Key = (run.project_id, granularity, start, "run", scenario_key, run_case_key, environment_key)
-        project_key: Key = (run.project_id, granularity, start, "project", 0, 0, 0)
-        row_of(run_key)
-        row_of(project_key)
-        for case_key, sums in by_case.items():
-            case_scoped: Key = (run.project_id, granularity, start, "case", scenario_key, case_key, environment_key)
-            case_all: Key = (run.project_id, granularity, start, "case_all", 0, case_key, 0)
-            for key in (run_key, project_key, case_scoped, case_all):
-                row = row_of(key)
-                for column, value in sums.items():
-                    row[column] += value
-                for bin_, count in bins_by_case[case_key].items():
-                    histograms[(key, bin_)] += count
-    return counters, dict(histograms)
+        for granularity in GRANULARITIES:
+            start = bucket_start(run.created_at, granularity)
+            run_key: Key = (run.project_id, granularity, start, "run", scenario_key, run_case_key, environment_key)
+            project_key: Key = (run.project_id, granularity, start, "project", 0, 0, 0)
+            row_of(run_key)
+            row_of(project_key)
+            for case_key, sums in self.by_case.items():
+                case_scoped: Key = (run.project_id, granularity, start, "case", scenario_key, case_key, environment_key)
+                case_all: Key = (run.project_id, granularity, start, "case_all", 0, case_key, 0)
+                for key in (run_key, project_key, case_scoped, case_all):
+                    row = row_of(key)
+                    for column, value in sums.items():
+                        row[column] += value
+                    for bin_, count in self.bins_by_case[case_key].items():
+                        histograms[(key, bin_)] += count
+        return counters, dict(histograms)
 
 
 _RESULT_COUNTERS = ("flips", "compared", "duration_sum_us", "duration_count")
@@ -279,21 +299,30 @@ async def _count_runs(session: AsyncSession, run_ids: Sequence[int], known: dict
             found = known.get(run.id) if known is not None else await session.scalar(previous_run_query(run))
             if found is not None:
                 previous[run.id] = found
-    wanted = {run.id for run in runs} | set(previous.values())
-    results: dict[int, list[ResultFacts]] = defaultdict(list)
-    # On the session's connection: plain columns need none of the ORM's row loading (a sixth of this read).
+    # On the session's connection: plain columns need none of the ORM's row loading (a sixth of this read), and
+    # streamed a partition at a time: a 100,000-row run's results were 85 MiB in the process that ended it.
     connection = await session.connection()
-    for row in await connection.execute(
-        select(*_RESULT_COLUMNS)
-        .where(ApiRequestRun.scenario_run_id.in_(wanted), ApiRequestRun.is_final.is_(True))
-        .order_by(ApiRequestRun.id)
-    ):
-        results[row[0]].append(ResultFacts(*row[1:]))
+    before: dict[int, Outcomes] = {run_id: {} for run_id in set(previous.values())}
+    if before:
+        streamed = await connection.stream(
+            select(ApiRequestRun.scenario_run_id, ApiRequestRun.step_key, ApiRequestRun.dataset_id)
+            .add_columns(ApiRequestRun.iteration, ApiRequestRun.status)
+            .where(ApiRequestRun.scenario_run_id.in_(before), ApiRequestRun.is_final.is_(True))
+        )
+        async for partition in streamed.partitions(STREAM_ROWS):
+            for run_id, step_key, dataset_id, iteration, status in partition:
+                before[run_id][(step_key, dataset_id, iteration)] = _passed(status)
+    sums = {run.id: RunSums(before[previous[run.id]] if run.id in previous else None) for run in runs}
+    streamed = await connection.stream(
+        select(*_RESULT_COLUMNS).where(ApiRequestRun.scenario_run_id.in_(list(sums)), ApiRequestRun.is_final.is_(True))
+    )
+    async for partition in streamed.partitions(STREAM_ROWS):
+        for row in partition:
+            sums[row[0]].add(ResultFacts(*row[1:]))
     counters: dict[Key, dict[str, int]] = {}
     histograms: dict[tuple[Key, int], int] = defaultdict(int)
     for run in runs:
-        before = results.get(previous[run.id], []) if run.id in previous else None
-        run_counters, run_histograms = rollup_rows(run, results.get(run.id, []), before)
+        run_counters, run_histograms = sums[run.id].rows(run)
         for key, values in run_counters.items():
             into = counters.setdefault(key, dict.fromkeys(COUNTERS, 0))
             for column, value in values.items():
