@@ -107,7 +107,11 @@ def _parse_target(url: str) -> _Target:
     port = parsed.port or (443 if scheme == "https" else 80)
     basic_auth = None
     if parsed.raw_user is not None:
-        pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
+        text = f"{parsed.user or ''}:{parsed.password or ''}"
+        try:
+            pair = text.encode("latin-1")  # as aiohttp's BasicAuth.from_url
+        except UnicodeEncodeError:
+            pair = text.encode("utf-8")
         basic_auth = "Basic " + base64.b64encode(pair).decode("ascii")
     return _Target(
         origin=_Origin(tls=scheme == "https", host=host, port=port),
@@ -190,6 +194,8 @@ class _Connection(asyncio.Protocol):
         self.inflating = False  # reading paused while the pieces are inflated a step per loop turn
         self.body_complete = False
         self.keep_alive_at_end = False
+        self.message_done = False  # the final response is parsed (its body may still be inflating)
+        self.fed_since_body = 0  # bytes fed since the last body byte: trailers that never end are cut off
 
     # ---- one exchange --------------------------------------------------------------------------------------
     async def exchange(self, head: bytes, body: bytes | None, head_request: bool, cap: int, deadline: float) -> None:
@@ -254,7 +260,11 @@ class _Connection(asyncio.Protocol):
         if self.waiter is None or self.waiter.done():
             self.abort()  # bytes nobody asked for: the connection cannot be trusted with the next request
             return
+        if self.message_done:  # after the response, while its body inflates: never parsed, never reused
+            self.keep_alive_at_end = False
+            return
         self.got_bytes = True
+        self.fed_since_body += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -262,7 +272,7 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:
             self.reusable = False  # llhttp stays in its error state: this connection is done
             if isinstance(exc.__context__, _Stop) or self.waiter is None or self.waiter.done():
-                return  # stopped on purpose or already failed: the response is settled
+                return  # stopped on purpose (or already settled): what was read stands
             cause = exc.__context__
             if isinstance(cause, TransportError):
                 self._fail(cause)
@@ -274,6 +284,8 @@ class _Connection(asyncio.Protocol):
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD_BYTES:
                 self._fail(TransportError(f"the target's response headers exceed {MAX_HEAD_BYTES // 1024} KiB"))
+        elif self.fed_since_body > MAX_HEAD_BYTES and not self.message_done:
+            self._fail(TransportError(f"the target's chunked trailers exceed {MAX_HEAD_BYTES // 1024} KiB"))
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost settles the response
@@ -305,16 +317,19 @@ class _Connection(asyncio.Protocol):
 
     # ---- llhttp callbacks ----------------------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:
+            return  # a chunked body's trailer: not a header of the response (aiohttp drops them too)
         if len(self.headers) >= MAX_HEADERS:
             raise TransportError(f"the target sent more than {MAX_HEADERS} response headers")
         self.headers.append((name.decode("latin-1"), value.decode("utf-8", "replace")))
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        self.fed_since_body = 0
         self.status = status = self.parser.get_status_code()
         if status < 200 and status != 101:
             return  # 1xx: informational, the real response follows
-        chunked = False
+        chunked = framed = False
         for name, value in self.headers:
             lowered = name.lower()
             if lowered == "content-length":
@@ -325,16 +340,18 @@ class _Connection(asyncio.Protocol):
             elif lowered == "content-encoding":
                 self.encoding = value.strip().lower()
             elif lowered == "transfer-encoding":
-                chunked = chunked or "chunked" in value.lower()
+                # llhttp reads a response whose last transfer coding is not chunked until the connection ends
+                framed, chunked = True, value.lower().rsplit(",", 1)[-1].strip() == "chunked"
         if self.head_request:
             self._finish(reusable=False)  # llhttp would wait for the body a HEAD response announces but never has
             raise _Stop
-        self.until_eof = not chunked and self.content_length is None and status not in (204, 304)
+        self.until_eof = not chunked and (framed or self.content_length is None) and status not in (204, 304)
         wbits = _DEFLATE_ENCODINGS.get(self.encoding)
         if wbits is not None:
             self.decoder = zlib.decompressobj(wbits)
 
     def on_body(self, chunk: bytes) -> None:
+        self.fed_since_body = 0
         decoder = self.decoder
         if decoder is None:
             self._keep(chunk)
@@ -406,15 +423,16 @@ class _Connection(asyncio.Protocol):
             self._reset_response(self.cap, self.head_request)  # after a 1xx, wait for the response itself
             self.got_bytes = True
             return
+        self.message_done = True
         if self.inflating:  # the body is all here but not yet inflated: _inflate_later ends the response
             self.body_complete, self.keep_alive_at_end = True, self.parser.should_keep_alive()
             return
         self._finish(reusable=self.parser.should_keep_alive())
 
     def on_message_begin(self) -> None:
-        if self.waiter is None or self.waiter.done():
-            # Bytes after the response (junk, or a second answer): never read into the next request's response.
-            self.reusable = False
+        if self.message_done or self.waiter is None or self.waiter.done():
+            # Bytes after the response (junk, or a second answer): never read into this response or the next.
+            self.reusable = self.keep_alive_at_end = False
             raise _Stop
 
 
@@ -481,7 +499,7 @@ class Http1Transport:
         deadline: float,
     ) -> _Connection:
         for attempt in (1, 2):
-            connection = self._checkout(target.origin)
+            connection = self._checkout(target.origin) if attempt == 1 else None  # the retry: a new connection
             reused = connection is not None
             if connection is None:
                 connection = await self._connect(loop, target.origin, deadline)
@@ -546,6 +564,8 @@ class Http1Transport:
                         last = exc
                 assert last is not None
                 raise last
+        except TimeoutError:
+            raise  # the request's deadline (on 3.11 a TimeoutError is an OSError too)
         except socket.gaierror as exc:
             raise TransportError(f"ClientConnectorDNSError: Cannot connect to host {where} [{exc.strerror}]") from None
         except ssl.SSLCertVerificationError as exc:

@@ -403,3 +403,80 @@ async def test_a_large_compressed_body_is_inflated_a_step_per_loop_turn(client: 
         assert ticks - before >= len(plain) // INFLATE_STEP  # the loop turned at least once per step
         assert (await client.send(get(f"{target.url}/y"), 5.0)).body == plain[: 10 * 1024 * 1024]
         assert target.connections == 1  # paused and resumed, the connection stays usable
+
+
+async def test_junk_after_a_compressed_response_still_inflating_is_never_read_into_it(client: Http1Transport):
+    plain = b"z" * (3 * INFLATE_STEP)  # inflated over several loop turns: the junk arrives meanwhile
+    packed = gzip.compress(plain)
+    junk = (
+        b"HTTP/1.1 404 Evil\r\nSet-Cookie: s=evil\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+    )
+
+    async def answers(target: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await target.read_request(reader)
+            writer.write(ok(packed, "Content-Encoding: gzip") + junk)
+            await writer.drain()
+
+    async with wire(answers) as target:
+        for _ in range(2):
+            response = await client.send(get(f"{target.url}/x"), 5.0)
+            assert response.status == 200 and response.body == plain and not response.truncated
+            assert response.header("set-cookie") is None
+        assert target.connections == 2  # the connection with junk on it was not used again
+
+
+async def test_a_deadline_that_passes_while_connecting_reads_as_a_timeout(client: Http1Transport):
+    async with wire(keep_answering) as target:
+        with pytest.raises(TransportError) as failed:
+            await client.send(get(f"{target.url}/x"), 0.0)
+        assert str(failed.value) == "timed out after 0 ms"
+
+
+async def test_trailers_are_not_headers_and_never_grow_without_bound(client: Http1Transport):
+    async def trailer(target: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await target.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n")
+        if b"/endless" in head:
+            writer.write(b"X-Endless: ")
+            while True:
+                writer.write(b"a" * 65536)
+                await writer.drain()
+        writer.write(b"Set-Cookie: sid=evil\r\n\r\n")
+        await writer.drain()
+
+    async with wire(trailer) as target:
+        response = await client.send(get(f"{target.url}/t"), 5.0)
+        assert response.body == b"body" and response.header("set-cookie") is None
+        with pytest.raises(TransportError) as failed:
+            await client.send(get(f"{target.url}/endless"), 10.0)
+        assert str(failed.value) == f"the target's chunked trailers exceed {MAX_HEAD_BYTES // 1024} KiB"
+
+
+async def test_the_retry_after_a_dead_pooled_connection_takes_a_new_one_not_another_pooled_one(
+    client: Http1Transport,
+):
+    async def answer_first_only(target: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await target.read_request(reader)
+        writer.write(ok(b"first"))
+        await writer.drain()
+        await target.read_request(reader)  # then hang up without answering
+
+    async with wire(answer_first_only) as target:
+        await asyncio.gather(*(client.send(get(f"{target.url}/a"), 5.0) for _ in range(2)))  # two pooled
+        assert target.connections == 2
+        assert (await client.send(get(f"{target.url}/b"), 5.0)).body == b"first"
+        assert target.connections == 3
+
+
+async def test_a_body_whose_last_transfer_coding_is_not_chunked_ends_with_the_connection(client: Http1Transport):
+    async def framed(target: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await target.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\nuntil the end")
+        await writer.drain()
+        writer.close()
+
+    async with wire(framed) as target:
+        response = await client.send(get(f"{target.url}/x"), 5.0)
+        assert response.body == b"until the end"
