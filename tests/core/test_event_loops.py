@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import uvloop
 
 from app.core import loops
 from app.core.config import get_settings
+
+uvloop = pytest.importorskip("uvloop")  # not on Windows: EVENT_LOOP=auto is asyncio's loop there
 
 
 @pytest.mark.parametrize(

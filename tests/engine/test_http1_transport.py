@@ -357,7 +357,7 @@ async def test_a_proxied_request_goes_through_the_proxy():
 
 def test_the_client_runs_on_uvloop_as_under_uvicorn():
     # The API process runs on uvloop (uvicorn picks it): its transports are not asyncio's classes.
-    import uvloop
+    uvloop = pytest.importorskip("uvloop")
 
     async def on_uvloop() -> list[bytes]:
         async with wire(keep_answering) as target:
