@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.core.config import get_settings
 from app.core.db import get_session_factory
@@ -138,6 +139,30 @@ async def test_records_outlive_a_case_deleted_while_the_run_writes(api, target):
     await sink.flush()
     records = await _records(run.id)
     assert [(r.case_id, r.name) for r in records] == [(None, "doomed"), (ids["login"], "login")]
+    async with get_session_factory()() as session:
+        assert await session.scalar(select(ScenarioRun.requests_passed).where(ScenarioRun.id == run.id)) == 2
+
+
+async def test_a_batch_that_meets_deadlocks_in_a_row_is_written_once_it_gets_through(api, target):
+    # InnoDB may pick the same writer as a deadlock's victim again and again (a sharded run's chunk taken back
+    # while the other chunks write): the batch is tried again until it is stored, once.
+    ids = await order_flow(api, target)
+    run = await _run_row(ids["project"], scenario_id=ids["scenario"])
+    sink = DatabaseSink(get_session_factory(), run.id, batch_size=100)
+    real, failures = sink._write_once, []
+
+    async def deadlocked(rows, counts):
+        if len(failures) < 3:
+            failures.append(len(rows))
+            raise OperationalError("UPDATE scenario_runs ...", {}, Exception("(1213, 'Deadlock found')"))
+        await real(rows, counts)
+
+    sink._write_once = deadlocked  # type: ignore[method-assign]
+    await sink.put(_result(ids["login"], "login"))
+    await sink.put(_result(ids["login"], "login again"))
+    await sink.flush()
+    assert failures == [2, 2, 2]
+    assert [r.name for r in await _records(run.id)] == ["login", "login again"]
     async with get_session_factory()() as session:
         assert await session.scalar(select(ScenarioRun.requests_passed).where(ScenarioRun.id == run.id)) == 2
 
