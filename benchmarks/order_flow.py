@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ if str(REPO) not in sys.path[:1]:
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 
+from app.core.loops import loop_factory  # noqa: E402
 from app.engine.specs import DataRow  # noqa: E402
 from benchmarks.exile_runs import (  # noqa: E402
     BACKEND_NAMES,
@@ -279,21 +280,8 @@ async def run_bare(data: Path, rows: int, concurrency: int) -> Measured:
 
 
 # ---- Exile through the executor --------------------------------------------------------------------------------
-def event_loop(choice: str) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
-    """The loop factory for `--loop` (auto: uvloop where installed, as uvicorn and app.core.loops pick) and its name."""
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                raise
-        else:
-            return uvloop.new_event_loop, "uvloop"
-    return asyncio.new_event_loop, "asyncio"
-
-
 def run_on(choice: str, work: Coroutine[Any, Any, Measured]) -> Measured:
-    with asyncio.Runner(loop_factory=event_loop(choice)[0]) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(choice)) as runner:
         return runner.run(work)
 
 
@@ -368,7 +356,8 @@ def throughput(args: argparse.Namespace, work: Path) -> bool:
     print(f"order flow, {args.rows} rows = {args.rows * STEPS_PER_ROW} requests per runner, target {TARGET}")
     print(f"machine: {machine()}")
     print(f"Exile: a queued ScenarioRun executed by execute_run in an executor process (warm); settings {settings}")
-    print(f"event loop of the bare loop and of Exile's processes: {event_loop(args.loop)[1]}")
+    loop_name = loop_factory(args.loop).__module__.split(".")[0]  # uvloop or asyncio
+    print(f"event loop of the bare loop and of Exile's processes: {loop_name}")
     print(
         f"median of {args.repeat} interleaved runs (bare, then each database); Newman: median of "
         f"{len(newman_trials)} runs, its own run time without node's start-up"

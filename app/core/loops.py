@@ -9,7 +9,7 @@ EVENT_LOOP=asyncio is the way back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from app.core.config import get_settings
@@ -17,8 +17,8 @@ from app.core.config import get_settings
 T = TypeVar("T")
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    choice = get_settings().event_loop
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the loop `choice` names ("auto", "asyncio", "uvloop")."""
     if choice != "asyncio":
         try:
             import uvloop
@@ -26,8 +26,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
             if choice == "uvloop":
                 raise
         else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    return loop_factory(get_settings().event_loop)()
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:
