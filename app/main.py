@@ -17,7 +17,7 @@ from app.api import api_router
 from app.auth.client_address import trusted_proxies
 from app.callbacks.service import resume_pending as resume_callbacks
 from app.core.body_limit import BodyLimitMiddleware, BodyTooLarge, body_too_large_handler
-from app.core.bootstrap import configure_logging, startup
+from app.core.bootstrap import configure_logging, freeze_start_up, startup
 from app.core.config import get_settings
 from app.core.db import dispose_engine, get_engine, get_session_factory
 from app.core.docs import install_docs
@@ -25,7 +25,8 @@ from app.core.errors import install_error_handlers
 from app.notifications.delivery import resume_pending as resume_notifications
 from app.plans.progress import reconcile as reconcile_plan_runs
 from app.reports.retention import prune
-from app.runs.chunks import shutdown_pool, warm_pool
+from app.runs.chunks import shutdown_pool
+from app.runs.dispatch import stop_runs_thread
 from app.runs.executor import reap_stale_runs
 from app.schedules.firing import fire_forever as fire_schedules_forever
 
@@ -81,7 +82,7 @@ async def _prune_forever() -> None:
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     configure_logging()
     await startup(get_settings())
-    await asyncio.to_thread(warm_pool)
+    freeze_start_up()
     reaper = asyncio.ensure_future(_reap_forever())
     callbacks = asyncio.ensure_future(_send_callbacks_forever())
     pruner = asyncio.ensure_future(_prune_forever())
@@ -92,6 +93,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     pruner.cancel()
     schedules.cancel()
     await asyncio.gather(reaper, callbacks, pruner, schedules, return_exceptions=True)
+    await asyncio.to_thread(stop_runs_thread)  # inline runs still going end `interrupted` (the reaper's word)
     shutdown_pool()  # the processes that run sharded runs' chunks
     await dispose_engine()
 

@@ -81,17 +81,19 @@ INLINE_RUNS_SETTLE_SECONDS = 120
 async def settle_inline_runs() -> None:
     """Let the runs a test started in the background end; one that never does fails the test with every thread's
     and task's stack instead of hanging the suite (CI would only time out, with nothing to read)."""
-    from app.runs.dispatch import _inline_runs, wait_for_inline_runs
+    from app.runs import dispatch
 
     try:
-        await asyncio.wait_for(wait_for_inline_runs(), INLINE_RUNS_SETTLE_SECONDS)
+        await asyncio.wait_for(dispatch.wait_for_inline_runs(), INLINE_RUNS_SETTLE_SECONDS)
     except TimeoutError:
-        stuck = list(_inline_runs)
+        stuck = list(dispatch._inline_runs)
         faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
-        for task in stuck:
+        runs_loop = dispatch.runs_thread().loop
+        for task in asyncio.all_tasks(runs_loop):  # read from here: only for the report
             task.print_stack(file=sys.__stderr__)
-            task.cancel()
-        await asyncio.gather(*stuck, return_exceptions=True)
+        for future in stuck:
+            future.cancel()
+        await asyncio.wait([asyncio.wrap_future(future) for future in stuck], timeout=10)
         raise AssertionError(
             f"{len(stuck)} background run(s) still running after {INLINE_RUNS_SETTLE_SECONDS} s (stacks on stderr)"
         ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import socket
@@ -50,6 +51,22 @@ def serving_in_thread(asgi_app: Any, what: str = "the target") -> Iterator[str]:
         server.should_exit = True
         thread.join(5)
         sock.close()
+
+
+@contextmanager
+def serving_aiohttp_in_thread(app: web.Application) -> Iterator[str]:
+    """`serving`, on an event loop in a thread of its own: a target that answers while the tests' loop is held."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    serve = serving(app)
+    try:
+        yield asyncio.run_coroutine_threadsafe(serve.__aenter__(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(serve.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 def self_signed_server_context(directory: Path, host: str) -> ssl.SSLContext:

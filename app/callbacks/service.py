@@ -38,6 +38,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal, require_project
 from app.core.config import get_settings
 from app.core.leased_delivery import Attempt, attempt_while_held, new_owner, record_attempt
+from app.core.loops import wait_for_tasks
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -376,7 +377,7 @@ def deliver_in_background(session_factory: async_sessionmaker[AsyncSession], run
 async def wait_for_background() -> None:
     """For tests and shutdown: let deliveries started in the background finish."""
     while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
+        await wait_for_tasks(list(_background))
 
 
 async def resume_pending(session_factory: async_sessionmaker[AsyncSession]) -> int:

@@ -9,7 +9,7 @@ EVENT_LOOP=asyncio is the way back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from app.core.config import get_settings
@@ -38,3 +38,20 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     """asyncio.run on our loop."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(work)
+
+
+async def wait_for_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Wait until these tasks are done, whichever loop each runs on (inline runs have a thread and loop of their
+    own: app.runs.dispatch.RunsThread); never cancels them."""
+    here = asyncio.get_running_loop()
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Task[Any]]] = {}
+    for task in tasks:
+        by_loop.setdefault(task.get_loop(), []).append(task)
+    waits: list[asyncio.Future[Any]] = []
+    for loop, group in by_loop.items():
+        if loop is here:
+            waits.append(asyncio.ensure_future(asyncio.wait(group)))
+        elif not loop.is_closed():
+            waits.append(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.wait(group), loop)))
+    if waits:
+        await asyncio.wait(waits)

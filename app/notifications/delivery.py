@@ -34,6 +34,7 @@ from yarl import URL
 
 from app.core.config import get_settings
 from app.core.leased_delivery import Attempt, attempt_while_held, new_owner, record_attempt
+from app.core.loops import wait_for_tasks
 from app.core.secret_box import unseal
 from app.core.text import bounded
 from app.engine.masking import Masker
@@ -358,4 +359,4 @@ async def send_left_here() -> int:
 async def wait_for_background() -> None:
     """For tests and shutdown: let the deliveries started after a commit finish."""
     while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
+        await wait_for_tasks(list(_background))

@@ -4,8 +4,8 @@ A child is created when its turn comes (at the plan run's start, or in the trans
 child), never ahead of it: a run left `queued` while it waits would be taken by the reaper for a lost one
 (interrupted, or sent to the workers again). Its row must be committed before an executor looks for it, so
 the creating transaction only notes it; an `after_commit` hook on that session then starts it. An inline run
-becomes a task on the API's loop, or, when the session is not the API's (a run pool process ended the previous
-one there, or a Celery thread: loops that stop as soon as their task returns), runs in a thread of its own. A
+goes to the process's runs thread (app.runs.dispatch.RunsThread; whichever loop ended the previous child: the
+API's, a run pool process's or a Celery thread's, which stop as soon as their task returns). A
 Celery run is sent from a short thread; one whose task cannot be sent is ended `error` and stops its plan run.
 The plan run's callback delivery, recorded with its end, is sent from such a thread too.
 """
@@ -90,30 +90,13 @@ def _committed(sync_session: Session) -> None:
     pending.deliveries.clear()
     remote = [run_id for run_id, executor in runs if executor != "inline"]
     inline = [run_id for run_id, executor in runs if executor == "inline"]
-    if inline and _on_the_servers_loop(sync_session):
+    if inline:
         from app.runs.dispatch import start_inline  # late: app.runs imports this package at a run's end
 
-        for run_id in inline:
+        for run_id in inline:  # on this process's runs thread, whichever thread or loop ended the previous run
             start_inline(run_id)
-    elif inline:
-        threading.Thread(target=_run_here, args=(inline,), name="exile-plan-run", daemon=True).start()
     if remote or deliveries:
         threading.Thread(target=_send, args=(remote, deliveries), name="exile-plan-dispatch", daemon=True).start()
-
-
-def _on_the_servers_loop(sync_session: Session) -> bool:
-    """Whether this session is the process's own engine's, on a loop that keeps running (the API's).
-
-    Any other session (a run pool process's or a Celery thread's, app.core.db.thread_database; one of the
-    threads here) lives on a loop that runs only while its task does: a run started on it would freeze.
-    """
-    from app.core.db import get_engine
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return sync_session.bind is get_engine().sync_engine
 
 
 def _thread_sessions() -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
@@ -122,24 +105,6 @@ def _thread_sessions() -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
 
     engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
     return engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-def _run_here(run_ids: list[int]) -> None:
-    """In its own thread: execute inline runs that were created where no loop would carry them to the end."""
-
-    async def execute() -> None:
-        from app.runs.executor import execute_run, worker_name
-
-        engine, sessions = _thread_sessions()
-        try:
-            await asyncio.gather(*(execute_run(sessions, run_id, worker_name("plan")) for run_id in run_ids))
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(execute())
-    except Exception:
-        logger.exception("plan child runs %s failed to execute here (the reaper ends them)", run_ids)
 
 
 def _send(run_ids: list[int], delivery_ids: list[int]) -> None:

@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.bootstrap import freeze_start_up
 from app.core.config import get_settings, inherit_settings
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
@@ -165,17 +166,10 @@ _pool: ProcessPoolExecutor | None = None
 _pool_settings: str | None = None
 # Pool processes fork from a server process that imported the executor once (a spawned process would take
 # seconds to import it, for every pool made again after a process died); a plain fork would copy the API's
-# running event loop and threads.
+# running event loop and threads. The fork server starts with the first sharded run (it holds ~110 MB that an
+# API which never shards should not carry).
 _processes = get_context("forkserver")
 _processes.set_forkserver_preload(["app.runs.chunks"])
-
-
-def warm_pool() -> None:
-    """Start the fork server now (the API's start-up), so the first sharded run does not wait for imports."""
-    if get_settings().executor == "inline" and get_settings().run_processes > 1:
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def _process_pool() -> ProcessPoolExecutor:
@@ -200,6 +194,7 @@ def _process_pool() -> ProcessPoolExecutor:
 def _start_pool_process(settings: Any) -> None:
     inherit_settings(settings)
     _limit_malloc_arenas()
+    freeze_start_up()
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:

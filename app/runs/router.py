@@ -85,7 +85,7 @@ async def run_case(
             return JSONResponse(_run_json(run), status_code=202)
     else:
         # Shielded: a client that goes away must not take the run down half-recorded and still `running`.
-        await asyncio.shield(start_inline(run.id, "send"))
+        await asyncio.shield(asyncio.wrap_future(start_inline(run.id, "send")))
     await session.refresh(run)
     items = await session.scalars(
         select(ApiRequestRun).where(ApiRequestRun.scenario_run_id == run.id).order_by(ApiRequestRun.id)

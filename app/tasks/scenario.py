@@ -16,9 +16,10 @@ from collections.abc import Coroutine
 from dataclasses import asdict
 from typing import Any, TypeVar
 
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 from app.callbacks.service import resume_pending
+from app.core.bootstrap import freeze_start_up
 from app.core.config import get_settings
 from app.core.db import thread_database
 from app.notifications.delivery import left_on, send_left_here
@@ -105,6 +106,12 @@ def prune_task() -> dict[str, int]:
     """Apply the projects' retention (app.reports.retention); what it did, as counts."""
     loop, sessions = thread_database()
     return asdict(loop.run_until_complete(prune(sessions)))
+
+
+@worker_ready.connect  # the worker's own process (where --pool=threads runs tasks)
+@worker_process_init.connect  # each process of --pool=prefork
+def _freeze_start_up(**_kwargs: object) -> None:
+    freeze_start_up()
 
 
 @worker_ready.connect

@@ -18,6 +18,7 @@ from app.core.db import get_session_factory
 from app.models import NotificationChannel, NotificationDelivery, ScenarioRun
 from app.models.base import utcnow
 from app.notifications import delivery, events
+from app.runs import dispatch
 from app.runs.executor import reap_stale_runs
 from tests.notifications.conftest import (
     API,
@@ -261,6 +262,7 @@ async def test_a_delivery_left_by_a_dead_process_is_sent_once_by_the_sweep(api, 
     )
     monkeypatch.setattr(delivery, "_long_lived", set())  # as in a Celery task's loop: nothing sent after the commit
     await run_once(api, ids)
+    delivery._left.pop(dispatch.runs_thread().loop, None)  # ... and the task's process died before sending it
     assert platforms.of("sweep-dingtalk") == []
     [pending] = await deliveries(api, channel["id"])
     assert pending["status"] == "pending" and pending["attempts"] == 0
@@ -282,6 +284,12 @@ async def test_a_delivery_left_by_a_dead_process_is_sent_once_by_the_sweep(api, 
     assert done["status"] == "delivered" and done["attempts"] == 1
 
 
+async def send_left_on_the_runs_loop() -> int:
+    """send_left_here on the loop the run executed on (inline runs have their own: app.runs.dispatch.RunsThread)."""
+    runs_loop = dispatch.runs_thread().loop
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(delivery.send_left_here(), runs_loop))
+
+
 async def test_what_a_short_lived_loop_recorded_is_sent_when_its_task_ends(api, platforms, monkeypatch):
     """A Celery task's or a run pool process's loop: nothing is started after the commit, and the task sends
     what it recorded before it returns (send_left_here), once."""
@@ -290,11 +298,11 @@ async def test_what_a_short_lived_loop_recorded_is_sent_when_its_task_ends(api, 
     channel = await add_channel(
         api, ids["project"], {"name": "w", "type": "webhook", "events": ["run_finished"], **settings}
     )
-    monkeypatch.setattr(delivery, "_long_lived", set())
+    monkeypatch.setattr(delivery, "_long_lived", set())  # the runs thread's loop, as if it were a task's
     await run_once(api, ids)
     assert platforms.of("left-webhook") == []
-    assert await delivery.send_left_here() == 1
-    assert await delivery.send_left_here() == 0
+    assert await send_left_on_the_runs_loop() == 1
+    assert await send_left_on_the_runs_loop() == 0
     [received] = platforms.of("left-webhook")
     assert received.verdict == "ok"
     [done] = await deliveries(api, channel["id"])

@@ -268,3 +268,56 @@ async def test_a_case_history_leaves_out_the_runs_of_scenarios_the_caller_may_no
     outside = (await client.get(f"{API}/request-runs?case_id={ids['login']}", headers=bearer(stranger))).json()
     assert outside["total"] == 0
     assert (await api.get(f"{API}/request-runs?case_id=999999")).json()["total"] == 0
+
+
+async def test_an_inline_run_goes_to_its_end_while_the_apis_loop_is_held(api):
+    """Inline runs execute on a loop of their own (app.runs.dispatch.RunsThread): a run's work never waits in line
+    with the API's requests. Here the API's loop (the tests' loop) is held until the run has ended; on the API's
+    loop the run could not have moved at all."""
+    from app.runs import dispatch
+    from tests.local_server import serving_aiohttp_in_thread
+    from tests.runs.conftest import Target
+
+    target = Target()
+    with serving_aiohttp_in_thread(target.app()) as target.url:
+        ids = await order_flow(api, target, settings={"concurrency": 4})
+        await set_rows(api, ids["scenario"], [{"username": f"u{i}", "sku": f"s{i}", "qty": i} for i in range(12)])
+        response = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
+        assert response.status_code == 202, response.text
+        [started] = list(dispatch._inline_runs)
+        assert started.result(timeout=60) == "passed"  # blocks the API's loop until the run ended
+    run = (await api.get(f"{API}/scenario-runs/{response.json()['id']}")).json()
+    assert run["status"] == "passed" and run["requests"]["passed"] == 36
+    assert target.hits == {"login": 12, "orders": 12, "pay": 12}
+
+
+async def test_shutdown_stops_the_runs_thread_and_the_next_run_starts_a_new_one(api, target):
+    """The API's shutdown cancels what still runs (the reaper ends it `interrupted`, as when the process dies);
+    a run started afterwards gets a new runs thread and goes to its end."""
+    from app.runs import dispatch
+
+    ids = await order_flow(api, target)
+    slow = await create(
+        api,
+        f"{API}/cases",
+        {"project_id": ids["project"], "name": "slow", "method": "GET", "url": "/slow", "query": {"ms": "5000"}},
+    )
+    flow = await create(api, f"{API}/scenarios", {"project_id": ids["project"], "name": "slow flow"})
+    await api.put(f"{API}/scenarios/{flow['id']}/steps", json=[{"case_id": slow["id"]}])
+    started = (await api.post(f"{API}/scenarios/{flow['id']}/runs", json={"environment_id": ids["env"]})).json()
+    for _ in range(500):  # until the slow request is at the target (10 s at most)
+        if target.hits["slow"]:
+            break
+        await asyncio.sleep(0.02)
+    assert target.hits["slow"] == 1
+    before = dispatch.runs_thread()
+    await asyncio.to_thread(dispatch.stop_runs_thread, 2.0)
+    assert not dispatch._inline_runs and before.loop.is_closed()
+    assert (await api.get(f"{API}/scenario-runs/{started['id']}")).json()["status"] == "running"
+    assert await reap_stale_runs(get_session_factory(), stale_after_s=0) == 1
+    assert (await api.get(f"{API}/scenario-runs/{started['id']}")).json()["status"] == "interrupted"
+
+    await set_rows(api, ids["scenario"], [{"username": "amy", "sku": "s1", "qty": 1}])
+    again = (await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})).json()
+    assert (await wait_until_finished(api, again["id"]))["status"] == "passed"
+    assert dispatch.runs_thread() is not before
