@@ -106,6 +106,8 @@ class ScenarioRunChunk(Base):
     iterations_flaky: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_failure: Mapped[str | None] = mapped_column(LongText, nullable=True)  # its first failing step
     error: Mapped[str | None] = mapped_column(LongText, nullable=True)  # why it did not run to the end
+    # What its sink summed for the report roll-ups (app.reports.rollups.RunSums.to_json), set when it ends.
+    result_sums: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
 
 
 class ApiRequestRun(Base):

@@ -12,6 +12,7 @@ that counts a run at its end counts it there, so both give identical rows (a tes
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import math
 from collections import defaultdict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, false, select, update
+from sqlalchemy import Select, Table, delete, false, func, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.statuses import FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, Project, ReportRollup, ReportRollupDuration, ScenarioRun
+from app.models.base import utcnow
 from app.models.report import ROLLUP_KEY
 
 # Weeks (ISO, Monday) let a month-long report read 4 week rows per key and a few day rows at its edges.
@@ -154,34 +156,112 @@ def outcomes(results: Iterable[ResultFacts]) -> Outcomes:
 
 class RunSums:
     """One run's results summed per case as they come (a run's rows are never all in memory at once): the sums
-    then go to each roll-up key (3 granularities x 4 scopes), one pass over the results instead of twelve."""
+    then go to each roll-up key (3 granularities x 4 scopes), one pass over the results instead of twelve.
 
-    __slots__ = ("before", "bins_by_case", "by_case")
+    The sinks of a run's parts sum what they store as they store it (`add_values`), so a run's end adds their
+    sums instead of reading every result back (80-120 ms of a 2,000-row run's end). A part compares with the
+    previous run's outcomes once they are loaded (`compare_with`; the results stored before wait in `unmatched`).
+    """
 
-    def __init__(self, before: Outcomes | None) -> None:
+    __slots__ = ("before", "bins_by_case", "by_case", "unmatched", "usable")
+
+    def __init__(self, before: Outcomes | None, *, comparing_later: bool = False) -> None:
         self.before = before or {}
         self.by_case: dict[int, dict[str, int]] = {}
         self.bins_by_case: dict[int, dict[int, int]] = {}
+        self.unmatched: list[tuple[int, tuple[str, int | None, int], bool]] | None = [] if comparing_later else None
+        self.usable = True  # False: something was not summed (the run's end reads the results instead)
 
     def add(self, result: ResultFacts) -> None:
-        case_key = result.case_id or 0
+        self.add_values(
+            result.case_id, result.step_key, result.dataset_id, result.iteration, result.status, result.flaky,
+            result.duration_ms,
+        )  # fmt: skip
+
+    def add_values(
+        self,
+        case_id: int | None,
+        step_key: str,
+        dataset_id: int | None,
+        iteration: int,
+        status: str,
+        flaky: bool,
+        duration_ms: float,
+    ) -> None:
+        case_key = case_id or 0
         sums = self.by_case.get(case_key)
         if sums is None:
             sums = self.by_case[case_key] = dict.fromkeys(REQUEST_COUNTERS + _RESULT_COUNTERS, 0)
             self.bins_by_case[case_key] = defaultdict(int)
-        sums[f"requests_{result.status}"] += 1
-        if result.flaky:
+        sums[f"requests_{status}"] += 1
+        if flaky:
             sums["requests_flaky"] += 1
-        if result.status != ResultStatus.SKIPPED:
-            sums["duration_sum_us"] += round(result.duration_ms * 1000)
+        if status != ResultStatus.SKIPPED:
+            sums["duration_sum_us"] += round(duration_ms * 1000)
             sums["duration_count"] += 1
-            self.bins_by_case[case_key][duration_bin(result.duration_ms)] += 1
-        now_passed = _passed(result.status)
-        was = self.before.get((result.step_key, result.dataset_id, result.iteration))
-        if now_passed is not None and was is not None:
+            self.bins_by_case[case_key][duration_bin(duration_ms)] += 1
+        now_passed = _passed(status)
+        if now_passed is None:
+            return
+        if self.unmatched is not None:
+            self.unmatched.append((case_key, (step_key, dataset_id, iteration), now_passed))
+        else:
+            self._compare(sums, self.before.get((step_key, dataset_id, iteration)), now_passed)
+
+    @staticmethod
+    def _compare(sums: dict[str, int], was: bool | None, now_passed: bool) -> None:
+        if was is not None:
             sums["compared"] += 1
             if was != now_passed:
                 sums["flips"] += 1
+
+    def compare_with(self, before: Outcomes) -> None:
+        """The previous run's outcomes arrived: compare what was summed so far, and from now on as it comes."""
+        self.before = before
+        for case_key, key, now_passed in self.unmatched or ():
+            self._compare(self.by_case[case_key], before.get(key), now_passed)
+        self.unmatched = None
+
+    def merge(self, other: RunSums) -> None:
+        self.usable = self.usable and other.usable and other.unmatched is None
+        for case_key, sums in other.by_case.items():
+            into = self.by_case.setdefault(case_key, dict.fromkeys(sums, 0))
+            for column, value in sums.items():
+                into[column] += value
+            bins = self.bins_by_case.setdefault(case_key, defaultdict(int))
+            for bin_, count in other.bins_by_case[case_key].items():
+                bins[bin_] += count
+
+    def totals(self) -> dict[str, int]:
+        """Final results per status (and flaky), to check against what the database holds."""
+        totals = dict.fromkeys(REQUEST_COUNTERS, 0)
+        for sums in self.by_case.values():
+            for column in REQUEST_COUNTERS:
+                totals[column] += sums[column]
+        return totals
+
+    def without_comparison(self) -> None:
+        """For a run whose steps are not compared (it ended in error, or was cancelled)."""
+        for sums in self.by_case.values():
+            sums["compared"] = sums["flips"] = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "usable": self.usable and self.unmatched is None,
+            "by_case": {str(case): sums for case, sums in self.by_case.items()},
+            "bins": {str(case): {str(b): n for b, n in bins.items()} for case, bins in self.bins_by_case.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSums:
+        sums = cls(None)
+        sums.usable = bool(data.get("usable"))
+        sums.by_case = {int(case): dict(values) for case, values in data.get("by_case", {}).items()}
+        sums.bins_by_case = {
+            int(case): defaultdict(int, {int(b): n for b, n in bins.items()})
+            for case, bins in data.get("bins", {}).items()
+        }
+        return sums
 
     def rows(self, run: RunFacts) -> tuple[dict[Key, dict[str, int]], dict[tuple[Key, int], int]]:
         scenario_key = run.scenario_id or 0
@@ -369,8 +449,55 @@ def _adding_upsert(dialect: str, table: Table, added: tuple[str, ...]) -> Any:
 
 
 # ---- the run's end ----------------------------------------------------------------------------------------
-async def record_run(session: AsyncSession, run_id: int) -> bool:
-    """Count a run that just ended, in the caller's transaction (False: not ended, or already counted)."""
+@dataclass(frozen=True, slots=True)
+class SummedPart:
+    """What a part of a run (all of it, a chunk, setup or teardown) sums as its sink stores: the iterations it
+    covers, [first, end) (None: unbounded; setup and teardown are iteration -1), and the run it compares with."""
+
+    previous_run_id: int | None
+    first: int | None = None
+    end: int | None = None
+
+
+async def previous_run_now(session: AsyncSession, run_id: int) -> int | None:
+    """The run a run starting now would be compared with, were it to end now (the end checks it still is)."""
+    facts = (await session.execute(select(*_RUN_COLUMNS).where(ScenarioRun.id == run_id))).one_or_none()
+    if facts is None or facts.scenario_id is None:
+        return None
+    found = await session.scalar(previous_run_query(dataclasses.replace(RunFacts(*facts), finished_at=utcnow())))
+    return int(found) if found is not None else None
+
+
+async def previous_outcomes(session: AsyncSession, part: SummedPart) -> Outcomes:
+    """The previous run's outcomes within a part's iterations (a chunk loads its own share, as it runs)."""
+    if part.previous_run_id is None:
+        return {}
+    where = [ApiRequestRun.scenario_run_id == part.previous_run_id, ApiRequestRun.is_final.is_(True)]
+    if part.first is not None:
+        where.append(ApiRequestRun.iteration >= part.first)
+    if part.end is not None:
+        where.append(ApiRequestRun.iteration < part.end)
+    connection = await session.connection()
+    before: Outcomes = {}
+    streamed = await connection.stream(
+        select(ApiRequestRun.step_key, ApiRequestRun.dataset_id, ApiRequestRun.iteration, ApiRequestRun.status).where(
+            *where
+        )
+    )
+    async for partition in streamed.partitions(STREAM_ROWS):
+        for step_key, dataset_id, iteration, status in partition:
+            before[(step_key, dataset_id, iteration)] = _passed(status)
+    return before
+
+
+async def record_run(
+    session: AsyncSession, run_id: int, sums: RunSums | None = None, compared_with: int | None = None
+) -> bool:
+    """Count a run that just ended, in the caller's transaction (False: not ended, or already counted).
+
+    `sums`: what the run's sinks summed as they stored, compared with run `compared_with`; used when they hold
+    (every final result the database has, per status, and the run the end compares with), else the results
+    are read back."""
     claimed = await session.execute(
         update(ScenarioRun)
         .where(ScenarioRun.id == run_id, ScenarioRun.rolled_up.is_(False), ScenarioRun.status.in_(FINISHED))
@@ -379,8 +506,35 @@ async def record_run(session: AsyncSession, run_id: int) -> bool:
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         return False
+    if sums is not None and sums.usable and sums.unmatched is None:
+        run = RunFacts(*(await session.execute(select(*_RUN_COLUMNS).where(ScenarioRun.id == run_id))).one())
+        if await _sums_hold(session, run, sums, compared_with):
+            await _upsert(session, *sums.rows(run))
+            return True
     await _count_runs(session, [run_id])
     return True
+
+
+async def _sums_hold(session: AsyncSession, run: RunFacts, sums: RunSums, compared_with: int | None) -> bool:
+    run_id = run.id
+    stored = dict.fromkeys(REQUEST_COUNTERS, 0)
+    final = [ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True)]
+    for status, count in await session.execute(
+        select(ApiRequestRun.status, func.count()).where(*final).group_by(ApiRequestRun.status)
+    ):
+        stored[f"requests_{status}"] = count
+    stored["requests_flaky"] = (
+        await session.scalar(
+            select(func.count()).select_from(ApiRequestRun).where(*final, ApiRequestRun.flaky.is_(True))
+        )
+        or 0
+    )
+    if stored != sums.totals():
+        return False
+    if run.scenario_id is None or run.status not in COMPARABLE or run.finished_at is None:
+        sums.without_comparison()
+        return True
+    return await session.scalar(previous_run_query(run)) == compared_with
 
 
 async def record_runs_ended_at(session: AsyncSession, finished_at: datetime) -> int:

@@ -45,6 +45,7 @@ from app.engine.statuses import ACTIVE, FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
 from app.notifications.delivery import left_on, send_left_here
+from app.reports.rollups import RunSums, SummedPart
 from app.runs.executor import (
     ERROR_TEXT_LIMIT,
     RunPart,
@@ -78,15 +79,19 @@ async def run_sharded(
     flow: FlowSpec,
     options: RunOptions,
     owner: str,
+    previous_run_id: int | None = None,
 ) -> RunStatus | None:
-    """Setup here, then the chunks: inline in this machine's process pool (waited for), or on the workers."""
-    setup = RunPart(session_factory, run.id, flow, options.model_copy(update={"setup_only": True}))
+    """Setup here, then the chunks: inline in this machine's process pool (waited for), or on the workers.
+    Each part sums what it stores for the roll-ups, compared with run `previous_run_id`."""
+    setup_only = options.model_copy(update={"setup_only": True})
+    setup = RunPart(session_factory, run.id, flow, setup_only, summed=SummedPart(previous_run_id, *_ONCE))
     await setup.execute()
     state = setup.runner.setup_state if setup.runner is not None else None
     if setup.stopped or setup.failure or state is None or setup.outcome is None or setup.outcome.status != "passed":
         # A failed setup (teardown ran), a cancel, a timeout: the run ends as an unsharded one would.
         return await setup.finish_run()
-    positions = await _plan(session_factory, run, state, flow, options)
+    summed = {"previous_run_id": previous_run_id, "setup_sums": setup.sink.sums.to_json() if setup.sink.sums else None}
+    positions = await _plan(session_factory, run, state, flow, options, summed)
     if positions is None:
         return None
     if run.executor == "celery":
@@ -103,6 +108,7 @@ async def _plan(
     state: SetupState,
     flow: FlowSpec,
     options: RunOptions,
+    summed: dict[str, Any],
 ) -> list[int] | None:
     """Write the chunks and, sealed, setup's state and the flow as the run started with it (so a case edited
     while the chunks run changes none of them), with the run's chunk count, in one transaction."""
@@ -127,7 +133,12 @@ async def _plan(
             )
             for position, start in enumerate(starts)
         ]
-        planned = {"state": dataclasses.asdict(state), "flow": flow_snapshot(flow), "options": options.model_dump()}
+        planned = {
+            "state": dataclasses.asdict(state),
+            "flow": flow_snapshot(flow),
+            "options": options.model_dump(),
+            **summed,  # the run compared with, and what setup summed (the run's end adds the chunks' to it)
+        }
         sealed = seal(orjson.dumps(planned, default=str).decode())
         marked = await session.execute(
             update(ScenarioRun)
@@ -355,7 +366,7 @@ async def _run_claimed(
             session_factory, chunk, owner, RunStatus.CANCELLED, "not started: the run was cancelled or ended"
         )
     try:
-        flow, options, seed = await _planned_flow(session_factory, run)
+        flow, options, seed, previous_run_id = await _planned_flow(session_factory, run)
     except Exception as exc:  # RunSetupError, a vanished reference: the chunk (and so the run) ends in error
         reason = str(exc) if isinstance(exc, RunSetupError) else f"the chunk could not be prepared: {exc!r}"
         return await _end_chunk(session_factory, chunk, owner, RunStatus.ERROR, reason)
@@ -373,7 +384,8 @@ async def _run_claimed(
     share = max(1, options.concurrency // running_at_once)
     timeout_ms = options.timeout_ms
     options = options.model_copy(update={"timeout_ms": remaining, "concurrency": share})
-    part = RunPart(session_factory, run_id, flow, options, chunk_id=chunk.id, owner=owner)
+    summed = SummedPart(previous_run_id, chunk.first_iteration, chunk.end_iteration)
+    part = RunPart(session_factory, run_id, flow, options, chunk_id=chunk.id, owner=owner, summed=summed)
     await part.execute()
     if part.sink.run_gone.is_set():
         return None  # taken from this executor (or the run deleted): its records were not kept
@@ -388,7 +400,7 @@ async def _run_claimed(
         status, error = outcome.status, (outcome.error if outcome.status == RunStatus.ERROR else None)
         if error == f"run timed out after {remaining} ms":  # the chunk had what was left: name the run's timeout
             error = f"run timed out after {timeout_ms} ms"
-    return await _end_chunk(session_factory, chunk, owner, status, error, outcome)
+    return await _end_chunk(session_factory, chunk, owner, status, error, outcome, part.sink.sums)
 
 
 def _remaining_ms(run: ScenarioRun, options: RunOptions) -> int:
@@ -402,17 +414,26 @@ def _remaining_ms(run: ScenarioRun, options: RunOptions) -> int:
 
 async def _planned_flow(
     session_factory: async_sessionmaker[AsyncSession], run: ScenarioRun
-) -> tuple[FlowSpec, RunOptions, SetupState]:
-    """The flow, options and setup state the run was planned with (rows are read per chunk, from the database)."""
-    planned = orjson.loads(unseal(run.setup_state)) if run.setup_state else {}
+) -> tuple[FlowSpec, RunOptions, SetupState, int | None]:
+    """The flow, options and setup state the run was planned with (rows are read per chunk, from the database),
+    and the run its results are compared with."""
+    planned = _planned(run)
     if "flow" not in planned:  # planned before snapshots were kept: the flow as it is now
         flow, options = await load_flow(session_factory, run, get_settings().body_snapshot_limit)
-        return flow, options, SetupState(**planned)
+        return flow, options, SetupState(**planned), None
     return (
         flow_from_snapshot(planned["flow"]),
         RunOptions.model_validate(planned["options"]),
         SetupState(**planned["state"]),
+        planned.get("previous_run_id"),
     )
+
+
+def _planned(run: ScenarioRun) -> dict[str, Any]:
+    return orjson.loads(unseal(run.setup_state)) if run.setup_state else {}
+
+
+_ONCE = (-1, 0)  # the iterations of setup and teardown
 
 
 def flow_snapshot(flow: FlowSpec) -> dict[str, Any]:
@@ -454,8 +475,11 @@ async def _end_chunk(
     status: RunStatus,
     error: str | None,
     outcome: FlowOutcome | None = None,
+    sums: RunSums | None = None,
 ) -> RunStatus | None:
     values: dict[str, object] = {"status": status, "finished_at": utcnow(), "error": bounded(error, ERROR_TEXT_LIMIT)}
+    if sums is not None:
+        values["result_sums"] = sums.to_json()
     if outcome is not None:
         values.update(
             iterations_passed=outcome.iterations.passed,
@@ -484,7 +508,13 @@ async def take_back(
     """
     again = rerun and chunk.attempts < get_settings().run_chunk_attempts
     values: dict[str, object] = (
-        {"status": RunStatus.QUEUED, "owner": None, "heartbeat_at": None, "dispatched_at": utcnow()}
+        {
+            "status": RunStatus.QUEUED,
+            "owner": None,
+            "heartbeat_at": None,
+            "dispatched_at": utcnow(),
+            "result_sums": None,
+        }
         if again
         else {
             "status": RunStatus.INTERRUPTED,
@@ -578,8 +608,30 @@ async def finish_if_done(
     outcome = FlowOutcome(
         status=status, iterations=iterations, requests=Counts(), started_at=started, finished_at=utcnow()
     )
-    await finish(session_factory, run_id, status, error, outcome)
+    sums, compared_with = _run_sums(run, chunks, teardown)
+    await finish(session_factory, run_id, status, error, outcome, sums, compared_with)
     return status
+
+
+def _run_sums(
+    run: ScenarioRun, chunks: list[ScenarioRunChunk], teardown: RunPart | None
+) -> tuple[RunSums | None, int | None]:
+    """What setup, every chunk and teardown summed, added up; None when a part's are missing (the end reads the
+    results then: a chunk that never started, one planned before chunks kept their sums)."""
+    try:
+        planned = _planned(run)
+    except Exception:
+        return None, None
+    parts = [planned.get("setup_sums"), *(chunk.result_sums for chunk in chunks)]
+    if any(part is None for part in parts) or (teardown is not None and teardown.sink.sums is None):
+        return None, None
+    sums = RunSums(None)
+    for part in parts:
+        assert part is not None
+        sums.merge(RunSums.from_json(part))
+    if teardown is not None and teardown.sink.sums is not None:
+        sums.merge(teardown.sink.sums)
+    return sums, planned.get("previous_run_id")
 
 
 async def _recount_before_the_end(session_factory: async_sessionmaker[AsyncSession], run_id: int) -> None:
@@ -602,7 +654,7 @@ async def _teardown(
 ) -> tuple[RunPart | None, str | None]:
     """Teardown once, after every chunk, from setup's values (recorded "not started" after a cancel)."""
     try:
-        flow, options, seed = await _planned_flow(session_factory, run)
+        flow, options, seed, previous_run_id = await _planned_flow(session_factory, run)
     except Exception as exc:
         return None, (str(exc) if isinstance(exc, RunSetupError) else f"teardown could not be prepared: {exc!r}")
     if not flow.teardown:
@@ -614,6 +666,7 @@ async def _teardown(
         flow,
         options.model_copy(update={"timeout_ms": max(1, _remaining_ms(run, options))}),
         reports_progress=False,  # the run's iteration progress is its chunks' sums
+        summed=SummedPart(previous_run_id, *_ONCE),
     )
     if run.cancel_requested or any(chunk.status == RunStatus.CANCELLED for chunk in chunks):
         part.cancel.set()

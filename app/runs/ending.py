@@ -15,9 +15,12 @@ from app.plans import progress as plans
 from app.reports import rollups
 
 
-async def record_end(session: AsyncSession, run_id: int) -> int | None:
-    """For a run the caller just ended: the id of its callback delivery to send, if it has one."""
-    await rollups.record_run(session, run_id)
+async def record_end(
+    session: AsyncSession, run_id: int, sums: rollups.RunSums | None = None, compared_with: int | None = None
+) -> int | None:
+    """For a run the caller just ended: the id of its callback delivery to send, if it has one. `sums`: what
+    its sinks summed for the roll-ups (compared with run `compared_with`), checked before they are used."""
+    await rollups.record_run(session, run_id, sums, compared_with)
     await plans.on_run_end(session, run_id)
     await notifications.on_run_end(session, run_id)
     return await callbacks.record_for_run(session, run_id)

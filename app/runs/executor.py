@@ -31,6 +31,7 @@ from app.engine.specs import FlowSpec, RunOptions
 from app.engine.statuses import ACTIVE, RunStatus
 from app.models import ScenarioRun, ScenarioRunChunk
 from app.models.base import utcnow
+from app.reports.rollups import RunSums, SummedPart, previous_outcomes, previous_run_now
 from app.runs.ending import record_end, record_ends_at
 from app.runs.loader import RunSetupError, load_flow
 from app.runs.rate_limit import close_limiter, run_limiter
@@ -65,7 +66,10 @@ async def finish(
     status: RunStatus,
     error: str | None,
     outcome: FlowOutcome | None = None,
+    sums: RunSums | None = None,
+    compared_with: int | None = None,
 ) -> None:
+    """End a running run (with what its sinks summed for the roll-ups, compared with run `compared_with`)."""
     # setup_state: what a sharded run's setup left the chunks, sealed; not kept once the run ended.
     values: dict[str, object] = {
         "status": status,
@@ -90,7 +94,8 @@ async def finish(
                 .values(**values)
             )
             # Its callback is recorded with its end (one commit), then sent by this process.
-            delivery = await record_end(session, run_id) if ended.rowcount else None  # type: ignore[attr-defined]
+            ended_here = bool(ended.rowcount)  # type: ignore[attr-defined]
+            delivery = await record_end(session, run_id, sums, compared_with) if ended_here else None
             await session.commit()
             return delivery
 
@@ -149,6 +154,7 @@ class RunPart:
         chunk_id: int | None = None,
         owner: str = "",
         reports_progress: bool = True,
+        summed: SummedPart | None = None,
     ) -> None:
         settings = get_settings()
         self.session_factory = session_factory
@@ -171,6 +177,9 @@ class RunPart:
         self.runner: FlowRunner | None = None
         self.outcome: FlowOutcome | None = None
         self.failure: str | None = None  # why it ended in error outside the engine (a crash, records not stored)
+        self.summed = summed
+        if summed is not None:  # the sink sums what it stores for the run's roll-ups
+            self.sink.sums = RunSums(None, comparing_later=summed.previous_run_id is not None)
 
     @property
     def stopped(self) -> bool:
@@ -189,6 +198,7 @@ class RunPart:
         )
         keep_alive: asyncio.Future[None] | None = None
         limiter: RateLimiter | None = None
+        comparing = self._compare_as_it_runs()
         try:
             # One per-host budget for every process running this run, in Redis when the broker is Redis.
             limiter = run_limiter(settings.celery_broker_url, self.run_id, self.options.rate_limit)
@@ -205,11 +215,31 @@ class RunPart:
                 await asyncio.gather(keep_alive, return_exceptions=True)
             await transport.close()
             await close_limiter(limiter)
+            if comparing is not None:
+                await asyncio.gather(comparing, return_exceptions=True)
         try:
             await self.sink.flush()
         except Exception as exc:
             logger.exception("run %s: results could not be stored", self.run_id)
             self.failure = self.failure or masker.text(f"results could not be stored: {type(exc).__name__}: {exc}")
+
+    def _compare_as_it_runs(self) -> asyncio.Future[None] | None:
+        """Load the previous run's outcomes for this part's iterations while it runs (off its critical path)."""
+        summed, sums = self.summed, self.sink.sums
+        if summed is None or sums is None or summed.previous_run_id is None:
+            return None
+
+        async def load() -> None:
+            try:
+                async with self.session_factory() as session:
+                    before = await previous_outcomes(session, summed)
+            except Exception as exc:  # the run's end reads the results instead
+                logger.warning("run %s: the previous run's outcomes could not be read: %r", self.run_id, exc)
+                sums.usable = False
+                return
+            sums.compare_with(before)
+
+        return asyncio.ensure_future(load())
 
     async def finish_run(self) -> RunStatus | None:
         """End the whole run with what this execution found; None when it was not this execution's to end."""
@@ -219,11 +249,16 @@ class RunPart:
         if self.ended_elsewhere.is_set():
             logger.warning("run %s was ended by someone else while it ran (the reaper?); it stopped", self.run_id)
             return None
+        compared_with = self.summed.previous_run_id if self.summed is not None else None
         if self.failure is not None or self.outcome is None:
-            await finish(self.session_factory, self.run_id, RunStatus.ERROR, self.failure, self.outcome)
+            await finish(
+                self.session_factory, self.run_id, RunStatus.ERROR, self.failure, self.outcome, self.sink.sums,
+                compared_with,
+            )  # fmt: skip
             return RunStatus.ERROR
-        await finish(self.session_factory, self.run_id, self.outcome.status, self.outcome.error, self.outcome)
-        return self.outcome.status
+        status, error = self.outcome.status, self.outcome.error
+        await finish(self.session_factory, self.run_id, status, error, self.outcome, self.sink.sums, compared_with)
+        return status
 
     async def _still_mine(self, session: AsyncSession) -> bool:
         """The sink's guard for a chunk: its rows are written only while the chunk is this executor's.
@@ -325,9 +360,11 @@ async def execute_run(session_factory: async_sessionmaker[AsyncSession], run_id:
         return RunStatus.ERROR
     from app.runs import chunks
 
+    async with session_factory() as session:
+        previous = await previous_run_now(session, run_id)
     if chunks.should_shard(run, options):
-        return await chunks.run_sharded(session_factory, run, flow, options, owner)
-    part = RunPart(session_factory, run_id, flow, options)
+        return await chunks.run_sharded(session_factory, run, flow, options, owner, previous)
+    part = RunPart(session_factory, run_id, flow, options, summed=SummedPart(previous))
     await part.execute()
     return await part.finish_run()
 

@@ -56,6 +56,7 @@ from app.core.text import storable
 from app.engine.results import StepResult
 from app.engine.statuses import ResultStatus
 from app.models import ApiRequest, ApiRequestRun, ScenarioRun
+from app.reports.rollups import RunSums
 
 logger = logging.getLogger("exile.runs")
 # A batch that fails is tried this many more times (0.2, 0.4, 0.8, 1.6 s apart) before its run ends in error.
@@ -72,6 +73,8 @@ _COLUMNS = (
 # SQLAlchemy's statement binds the JSON text under its own names (the column names would be JSON-typed).
 _PARAMS = tuple(f"{name}_json" if name in _JSON_COLUMNS else name for name in _COLUMNS)
 _CASE_ID = _COLUMNS.index("case_id")
+_STEP_KEY, _DATASET_ID, _ITERATION = (_COLUMNS.index(n) for n in ("step_key", "dataset_id", "iteration"))
+_IS_FINAL, _FLAKY, _STATUS, _DURATION_MS = (_COLUMNS.index(n) for n in ("is_final", "flaky", "status", "duration_ms"))
 _STARTED_AT = _COLUMNS.index("started_at")
 _TEXT = tuple(i for i, name in enumerate(_COLUMNS) if name in ("error", *_JSON_COLUMNS))
 # Nullable columns whose value can be NULL in every row of a batch: MariaDB's bulk command needs a concrete
@@ -144,6 +147,8 @@ class DatabaseSink:
         self._error: Exception | None = None
         self._statement: Insert | None = None
         self.written = 0
+        # The roll-up sums of what this sink stored (app.reports.rollups.RunSums), when its part keeps them.
+        self.sums: RunSums | None = None
 
     async def put(self, result: StepResult) -> None:
         self._raise_error()
@@ -254,7 +259,15 @@ class DatabaseSink:
                     if attempt == WRITE_RETRIES:
                         raise
                     exc = again
-        return 0 if self.run_gone.is_set() else len(rows)
+        if self.run_gone.is_set():
+            return 0
+        if self.sums is not None:  # as stored (a vanished case's id is NULL in the record and here)
+            add = self.sums.add_values
+            for row in rows:
+                if row[_IS_FINAL]:
+                    add(row[_CASE_ID], row[_STEP_KEY], row[_DATASET_ID], row[_ITERATION], row[_STATUS], row[_FLAKY],
+                        row[_DURATION_MS])  # fmt: skip
+        return len(rows)
 
     async def _detach_vanished(self, rows: list[list[Any]]) -> bool:
         """Null the case ids that no longer exist; False when the run's own row is gone (nothing to keep)."""

@@ -3,15 +3,11 @@ clusters, flaky, hotspots and the dashboard answer from them; bad input is refus
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
-from aiohttp import web
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from app.core.db import get_session_factory
 from app.models import Base, ReportRollup, ReportRollupDuration, ScenarioRun
@@ -19,102 +15,22 @@ from app.reports import repository
 from app.reports.repository import RollupFilter
 from app.reports.rollups import rebuild
 from tests.conftest import assert_error, bearer, count_rows
-from tests.factories import create, project
-from tests.local_server import serving
-from tests.runs.conftest import wait_until_finished
+from tests.reports.conftest import Phased, phased_flow, rollup_table_rows, run_to_end
 
 API = "/api/v1"
-
-
-class Phased:
-    """Four endpoints whose answers change by phase: /a breaks then is fixed, /b breaks later, /c gains a
-    field, /d changes only its ids and timestamps."""
-
-    def __init__(self) -> None:
-        self.phase = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        for name in "abcd":
-            app.router.add_get(f"/{name}", self.answer)
-        return app
-
-    async def answer(self, request: web.Request) -> web.Response:
-        name, phase = request.path.strip("/"), self.phase
-        if (name == "a" and phase == 1) or (name == "b" and phase == 2):
-            return web.json_response({"ok": False, "error": f"order {uuid.uuid4()} not found"}, status=500)
-        body: dict[str, Any] = {"ok": True, "total": 3}
-        if name == "c" and phase == 2:
-            body["discount"] = 0.1
-        if name == "d":
-            body |= {"id": str(uuid.uuid4()), "created_at": datetime.now(UTC).isoformat()}
-        return web.json_response(body)
-
-
-@pytest.fixture
-async def phased() -> AsyncIterator[Phased]:
-    target = Phased()
-    async with serving(target.app()) as target.url:  # type: ignore[attr-defined]
-        yield target
-
-
-async def _flow(api: httpx.AsyncClient, base_url: str, **scenario: Any) -> dict[str, int]:
-    proj = await project(api)
-    env = await create(api, f"{API}/projects/{proj['id']}/environments", {"name": "local", "base_url": base_url})
-    steps = []
-    ids = {}
-    for name in "abcd":
-        case = await create(
-            api,
-            f"{API}/cases",
-            {
-                "project_id": proj["id"],
-                "name": f"step {name}",
-                "method": "GET",
-                "url": f"/{name}",
-                "assertions": [
-                    {"source": "status_code", "expected": 200},
-                    {"source": "body", "expression": "$.ok", "expected": True},
-                ],
-            },
-        )
-        ids[name] = case["id"]
-        steps.append({"case_id": case["id"]})
-    flow = await create(
-        api,
-        f"{API}/scenarios",
-        {"project_id": proj["id"], "name": "phased", "settings": {"stop_on_failure": False}, **scenario},
-    )
-    assert (await api.put(f"{API}/scenarios/{flow['id']}/steps", json=steps)).status_code == 200
-    return {"project": proj["id"], "env": env["id"], "scenario": flow["id"], **ids}
-
-
-async def _run(api: httpx.AsyncClient, ids: dict[str, int]) -> dict[str, Any]:
-    response = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
-    assert response.status_code == 202, response.text
-    return await wait_until_finished(api, response.json()["id"])
-
-
-async def _rollup_rows() -> list[tuple[Any, ...]]:
-    rows = []
-    async with get_session_factory()() as session:
-        for model in (ReportRollup, ReportRollupDuration):
-            columns = [c for c in model.__table__.columns if c.name != "id"]
-            rows += [(model.__tablename__, *row) for row in await session.execute(select(*columns))]
-    return sorted(rows, key=repr)
 
 
 async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_read_them(
     api: httpx.AsyncClient, phased: Phased
 ) -> None:
-    ids = await _flow(api, phased.url)  # type: ignore[attr-defined]
+    ids = await phased_flow(api, phased.url)  # type: ignore[attr-defined]
     statuses = []
     for phase in (0, 0, 1, 2, 0):
         phased.phase = phase
-        statuses.append((await _run(api, ids))["status"])
+        statuses.append((await run_to_end(api, ids))["status"])
     assert statuses == ["passed", "passed", "failed", "failed", "passed"]
 
-    incremental = await _rollup_rows()
+    incremental = await rollup_table_rows()
     assert incremental, "each run's end wrote its roll-ups"
     # Weeks and days count the same runs (a range read as whole weeks plus edge days equals its day rows), and
     # the pre-summed scopes equal the sums of the rows they stand for.
@@ -135,7 +51,7 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
             ]
             assert histograms[0] == histograms[1] and histograms[0]
     assert await rebuild(get_session_factory()) == 5
-    assert await _rollup_rows() == incremental
+    assert await rollup_table_rows() == incremental
     # Runs that ended before the roll-ups existed (never counted) are added even before a rebuild's window.
     async with get_session_factory()() as session:
         await session.execute(delete(ReportRollup))
@@ -143,7 +59,7 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
         await session.execute(update(ScenarioRun).values(rolled_up=False))
         await session.commit()
     assert await rebuild(get_session_factory(), since=datetime.now(UTC) + timedelta(days=2)) == 5
-    assert await _rollup_rows() == incremental
+    assert await rollup_table_rows() == incremental
 
     trend = (await api.get(f"{API}/projects/{ids['project']}/trends", params={"bucket": "hour"})).json()
     today = [b for b in trend["buckets"] if b["runs"]["total"]]
@@ -177,11 +93,11 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
 
 
 async def test_comparison_shows_exactly_the_four_differences(api: httpx.AsyncClient, phased: Phased) -> None:
-    ids = await _flow(api, phased.url)  # type: ignore[attr-defined]
+    ids = await phased_flow(api, phased.url)  # type: ignore[attr-defined]
     phased.phase = 1
-    before = await _run(api, ids)
+    before = await run_to_end(api, ids)
     phased.phase = 2
-    after = await _run(api, ids)
+    after = await run_to_end(api, ids)
 
     compared = (await api.get(f"{API}/scenario-runs/{after['id']}/compare", params={"with": before["id"]})).json()
     changes = {item["case_id"]: item for item in compared["differences"]}
@@ -201,9 +117,9 @@ async def test_comparison_shows_exactly_the_four_differences(api: httpx.AsyncCli
     # Without ?with= the last passed run before it is the baseline; with none, a 404 says what to do.
     assert_error(await api.get(f"{API}/scenario-runs/{after['id']}/compare"), 404)
     phased.phase = 0
-    green = await _run(api, ids)
+    green = await run_to_end(api, ids)
     phased.phase = 2
-    latest = await _run(api, ids)
+    latest = await run_to_end(api, ids)
     default = (await api.get(f"{API}/scenario-runs/{latest['id']}/compare")).json()
     assert default["with_run_id"] == green["id"]
     assert {i["case_id"]: i["change"] for i in default["differences"]} == {
@@ -215,10 +131,10 @@ async def test_comparison_shows_exactly_the_four_differences(api: httpx.AsyncCli
 async def test_one_cause_through_two_endpoints_is_one_cluster_and_its_label_is_kept(
     api: httpx.AsyncClient, phased: Phased
 ) -> None:
-    ids = await _flow(api, phased.url)  # type: ignore[attr-defined]
+    ids = await phased_flow(api, phased.url)  # type: ignore[attr-defined]
     for phase in (1, 2, 1):
         phased.phase = phase
-        await _run(api, ids)
+        await run_to_end(api, ids)
     clusters = (await api.get(f"{API}/projects/{ids['project']}/failure-clusters")).json()
     assert clusters["failures"] == 3  # one record per failed step attempt: a, b, a
     [cluster] = clusters["clusters"]
@@ -241,9 +157,9 @@ async def test_one_cause_through_two_endpoints_is_one_cluster_and_its_label_is_k
 async def test_a_private_scenario_of_another_member_never_reaches_a_project_wide_report(
     api: httpx.AsyncClient, client: httpx.AsyncClient, make_user: Any, phased: Phased
 ) -> None:
-    ids = await _flow(api, phased.url, visibility="private")  # type: ignore[attr-defined]
+    ids = await phased_flow(api, phased.url, visibility="private")  # type: ignore[attr-defined]
     phased.phase = 1
-    await _run(api, ids)
+    await run_to_end(api, ids)
     viewer = await make_user("viewer@example.com")
     assert (
         await api.post(f"{API}/projects/{ids['project']}/members", json={"email": viewer.email, "role": "viewer"})
@@ -262,8 +178,8 @@ async def test_a_private_scenario_of_another_member_never_reaches_a_project_wide
 async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     api: httpx.AsyncClient, phased: Phased
 ) -> None:
-    ids = await _flow(api, phased.url)  # type: ignore[attr-defined]
-    run = await _run(api, ids)
+    ids = await phased_flow(api, phased.url)  # type: ignore[attr-defined]
+    run = await run_to_end(api, ids)
     before = {table.name: await count_rows(table) for table in Base.metadata.sorted_tables}
     path = f"{API}/projects/{ids['project']}"
     now = datetime.now(UTC)
@@ -299,15 +215,15 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
 async def test_exile_reports_rebuild_recounts_from_the_raw_rows(api: httpx.AsyncClient, phased: Phased) -> None:
     from tests.reports.test_retention import exile
 
-    ids = await _flow(api, phased.url)  # type: ignore[attr-defined]
-    await _run(api, ids)
-    incremental = await _rollup_rows()
+    ids = await phased_flow(api, phased.url)  # type: ignore[attr-defined]
+    await run_to_end(api, ids)
+    incremental = await rollup_table_rows()
     async with get_session_factory()() as session:
         await session.execute(delete(ReportRollup))
         await session.commit()
     code, out, err = await exile("reports", "rebuild", "--since", "2020-01-01")
     assert code == 0, err
     assert "1" in out, out
-    assert await _rollup_rows() == incremental
+    assert await rollup_table_rows() == incremental
     code, _, err = await exile("reports", "rebuild", "--since", "not a date")
     assert code == 2 and "since" in err
