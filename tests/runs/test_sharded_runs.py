@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from app.core.config import get_settings
 from app.core.db import get_session_factory
-from app.models import ApiRequestRun, ScenarioRunChunk
+from app.models import ApiRequestRun, ReportRollup, ReportRollupDuration, ScenarioRun, ScenarioRunChunk
+from app.reports.rollups import rebuild
 from app.runs.chunks import shutdown_pool
+from tests.reports.conftest import rollup_table_rows
 from tests.runs.conftest import Target, comparable, order_flow, set_rows, wait_until_finished
 
 API = "/api/v1"
@@ -160,6 +162,16 @@ async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, ta
     steps = sorted(r.iteration for r in await records(run_id) if r.step_key == "step:0")
     assert steps == list(range(18))  # every iteration once: none lost, none twice
     assert run["requests"]["passed"] == 19 and run["iterations"]["passed"] == 18
+    # The run's end added up the chunks' sums (the killed one summed again from nothing): what a rebuild gives.
+    assert all(c.result_sums and c.result_sums["usable"] for c in parts)
+    counted = await rollup_table_rows()
+    async with get_session_factory()() as session:
+        await session.execute(delete(ReportRollup))
+        await session.execute(delete(ReportRollupDuration))
+        await session.execute(update(ScenarioRun).values(rolled_up=False))
+        await session.commit()
+    assert await rebuild(get_session_factory()) == 1
+    assert await rollup_table_rows() == counted
 
 
 async def test_a_case_edited_while_the_chunks_run_changes_none_of_them(api, target, sharded):
