@@ -515,21 +515,22 @@ async def record_run(
     return True
 
 
-async def _sums_hold(session: AsyncSession, run: RunFacts, sums: RunSums, compared_with: int | None) -> bool:
-    run_id = run.id
-    stored = dict.fromkeys(REQUEST_COUNTERS, 0)
-    final = [ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True)]
-    for status, count in await session.execute(
-        select(ApiRequestRun.status, func.count()).where(*final).group_by(ApiRequestRun.status)
+async def stored_final_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
+    """A run's final results as stored, as its requests_<status> and requests_flaky columns: one scan."""
+    counts = dict.fromkeys(REQUEST_COUNTERS, 0)
+    for status, flaky, count in await session.execute(
+        select(ApiRequestRun.status, ApiRequestRun.flaky, func.count())
+        .where(ApiRequestRun.scenario_run_id == run_id, ApiRequestRun.is_final.is_(True))
+        .group_by(ApiRequestRun.status, ApiRequestRun.flaky)
     ):
-        stored[f"requests_{status}"] = count
-    stored["requests_flaky"] = (
-        await session.scalar(
-            select(func.count()).select_from(ApiRequestRun).where(*final, ApiRequestRun.flaky.is_(True))
-        )
-        or 0
-    )
-    if stored != sums.totals():
+        counts[f"requests_{status}"] += count
+        if flaky:
+            counts["requests_flaky"] += count
+    return counts
+
+
+async def _sums_hold(session: AsyncSession, run: RunFacts, sums: RunSums, compared_with: int | None) -> bool:
+    if await stored_final_counts(session, run.id) != sums.totals():
         return False
     if run.scenario_id is None or run.status not in COMPARABLE or run.finished_at is None:
         sums.without_comparison()
