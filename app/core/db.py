@@ -132,11 +132,14 @@ _thread = threading.local()
 THREAD_POOL_SIZE = 4  # a run holds at most a few sessions at once (sink, heartbeat): threads x pool stays modest
 
 
-def thread_database() -> tuple[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]]:
-    """This thread's own event loop and session factory, made on first use."""
+def thread_database(
+    pool_size: int = THREAD_POOL_SIZE,
+) -> tuple[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]]:
+    """This thread's own event loop and session factory, made on first use (with `pool_size` connections and as
+    many more at a peak: the inline runs thread, where every inline run of the process works, takes the API's)."""
     if not hasattr(_thread, "loop"):
         _thread.loop = new_event_loop()
-        engine = build_engine(get_settings().resolved_database_url, pool_size=THREAD_POOL_SIZE)
+        engine = build_engine(get_settings().resolved_database_url, pool_size=pool_size)
         _thread.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     return _thread.loop, _thread.sessions
 

@@ -92,7 +92,8 @@ class RunsThread:
         from app.notifications.delivery import send_in_background_here
 
         try:
-            self.loop, self.sessions = thread_database()
+            # Every inline run of the process works here: as many connections as the API's own engine.
+            self.loop, self.sessions = thread_database(pool_size=get_settings().db_pool_size)
         except BaseException as exc:  # a database URL the engine refuses: said by the one who started it
             self._failed = exc
             self._ready.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select, update
 
 from app.core.config import get_settings
@@ -321,3 +322,14 @@ async def test_shutdown_stops_the_runs_thread_and_the_next_run_starts_a_new_one(
     again = (await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})).json()
     assert (await wait_until_finished(api, again["id"]))["status"] == "passed"
     assert dispatch.runs_thread() is not before
+
+
+async def test_the_runs_thread_has_as_many_database_connections_as_the_api():
+    """Every inline run of the process works on the runs thread: its engine gets the API's pool, not the few
+    connections a pool process or a Celery thread (one run at a time) has."""
+    from app.runs import dispatch
+
+    engine = dispatch.runs_thread().sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's engine has no sized pool")
+    assert engine.pool.size() == get_settings().db_pool_size >= 10
