@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from app.core.db import get_session_factory
-from app.models import ReportRollup, ReportRollupDuration
+from app.models import ReportRollup, ReportRollupDuration, ScenarioRun
 from tests.factories import create, project
 from tests.local_server import serving
 from tests.runs.conftest import target, target_server, wait_until_finished  # noqa: F401  (fixtures)
@@ -97,3 +97,12 @@ async def rollup_table_rows() -> list[tuple[Any, ...]]:
             columns = [c for c in model.__table__.columns if c.name != "id"]
             rows += [(model.__tablename__, *row) for row in await session.execute(select(*columns))]
     return sorted(rows, key=repr)
+
+
+async def forget_rollups() -> None:
+    """No roll-up rows and no run counted: what a rebuild starts from."""
+    async with get_session_factory()() as session:
+        await session.execute(delete(ReportRollup))
+        await session.execute(delete(ReportRollupDuration))
+        await session.execute(update(ScenarioRun).values(rolled_up=False))
+        await session.commit()

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 
 from app.core.db import get_session_factory
-from app.models import Base, ReportRollup, ReportRollupDuration, ScenarioRun
+from app.models import Base, ReportRollup
 from app.reports import repository
 from app.reports.repository import RollupFilter
 from app.reports.rollups import rebuild
 from tests.conftest import assert_error, bearer, count_rows
-from tests.reports.conftest import Phased, phased_flow, rollup_table_rows, run_to_end
+from tests.reports.conftest import Phased, forget_rollups, phased_flow, rollup_table_rows, run_to_end
 
 API = "/api/v1"
 
@@ -53,11 +53,7 @@ async def test_roll_ups_written_at_each_end_equal_the_rebuilt_ones_and_trends_re
     assert await rebuild(get_session_factory()) == 5
     assert await rollup_table_rows() == incremental
     # Runs that ended before the roll-ups existed (never counted) are added even before a rebuild's window.
-    async with get_session_factory()() as session:
-        await session.execute(delete(ReportRollup))
-        await session.execute(delete(ReportRollupDuration))
-        await session.execute(update(ScenarioRun).values(rolled_up=False))
-        await session.commit()
+    await forget_rollups()
     assert await rebuild(get_session_factory(), since=datetime.now(UTC) + timedelta(days=2)) == 5
     assert await rollup_table_rows() == incremental
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from app.core.config import get_settings
 from app.core.db import get_session_factory
-from app.models import ApiRequestRun, ReportRollup, ReportRollupDuration, ScenarioRun, ScenarioRunChunk
+from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.reports import rollups
 from app.reports.rollups import ResultFacts, RunFacts, RunSums, rebuild, rollup_rows
 from app.runs.chunks import shutdown_pool
-from tests.reports.conftest import Phased, phased_flow, rollup_table_rows, run_to_end
+from tests.reports.conftest import Phased, forget_rollups, phased_flow, rollup_table_rows, run_to_end
 
 API = "/api/v1"
 
@@ -47,14 +47,6 @@ async def _facts(run_id: int) -> tuple[RunFacts, list[ResultFacts]]:
     return run, results
 
 
-async def _forget_rollups() -> None:
-    async with get_session_factory()() as session:
-        await session.execute(delete(ReportRollup))
-        await session.execute(delete(ReportRollupDuration))
-        await session.execute(update(ScenarioRun).values(rolled_up=False))
-        await session.commit()
-
-
 async def test_an_unsharded_runs_end_adds_its_sinks_sums_without_reading_results_back(
     api: httpx.AsyncClient, phased: Phased, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,7 +59,7 @@ async def test_an_unsharded_runs_end_adds_its_sinks_sums_without_reading_results
     assert statuses == ["passed", "failed", "failed", "passed"]
     assert read_back == []
     incremental = await rollup_table_rows()
-    await _forget_rollups()
+    await forget_rollups()
     assert await rebuild(get_session_factory()) == 4
     assert await rollup_table_rows() == incremental
 
@@ -99,7 +91,7 @@ async def test_each_chunk_keeps_its_sums_and_they_add_up_to_what_the_results_say
     flipped = sum(sums["flips"] for sums in summed.by_case.values())
     assert flipped == 8  # /a passed in each of the 8 rows of the first run and failed in the second
     incremental = await rollup_table_rows()
-    await _forget_rollups()
+    await forget_rollups()
     assert await rebuild(get_session_factory()) == 2
     assert await rollup_table_rows() == incremental
     shutdown_pool()  # its processes have this test's settings
@@ -114,7 +106,7 @@ async def _ended_run_to_count_again(
     phased.phase = 1
     second = await run_to_end(api, ids)
     expected = await rollup_table_rows()
-    await _forget_rollups()
+    await forget_rollups()
     async with get_session_factory()() as session:
         await session.execute(update(ScenarioRun).where(ScenarioRun.id == first["id"]).values(rolled_up=True))
         await session.commit()

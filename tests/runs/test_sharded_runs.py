@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from app.core.config import get_settings
 from app.core.db import get_session_factory
-from app.models import ApiRequestRun, ReportRollup, ReportRollupDuration, ScenarioRun, ScenarioRunChunk
+from app.models import ApiRequestRun, ScenarioRun, ScenarioRunChunk
 from app.reports.rollups import rebuild
 from app.runs.chunks import shutdown_pool
-from tests.reports.conftest import rollup_table_rows
+from tests.reports.conftest import forget_rollups, rollup_table_rows
 from tests.runs.conftest import Target, comparable, order_flow, set_rows, wait_until_finished
 
 API = "/api/v1"
@@ -132,10 +132,15 @@ async def slow_scenario(api: httpx.AsyncClient, target: Target, rows: int, ms: i
 async def first_running_chunk(run_id: int, seconds: float = 30) -> ScenarioRunChunk:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        running = [c for c in await chunks(run_id) if c.status == "running"]
+        parts = await chunks(run_id)
+        running = [c for c in parts if c.status == "running"]
         if running:
             return running[0]
-        assert asyncio.get_running_loop().time() < deadline, "no chunk started"
+        async with get_session_factory()() as session:
+            run = await session.get(ScenarioRun, run_id)
+        seen = f"run {run and run.status} ({run and run.error}), chunks {[c.status for c in parts]}"
+        assert run is not None and run.status in ("queued", "running"), f"no chunk seen running: {seen}"
+        assert asyncio.get_running_loop().time() < deadline, f"no chunk started: {seen}"
         await asyncio.sleep(0.05)
 
 
@@ -165,11 +170,7 @@ async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, ta
     # The run's end added up the chunks' sums (the killed one summed again from nothing): what a rebuild gives.
     assert all(c.result_sums and c.result_sums["usable"] for c in parts)
     counted = await rollup_table_rows()
-    async with get_session_factory()() as session:
-        await session.execute(delete(ReportRollup))
-        await session.execute(delete(ReportRollupDuration))
-        await session.execute(update(ScenarioRun).values(rolled_up=False))
-        await session.commit()
+    await forget_rollups()
     assert await rebuild(get_session_factory()) == 1
     assert await rollup_table_rows() == counted
 
@@ -227,7 +228,7 @@ async def test_killing_one_of_two_workers_leaves_no_duplicate_and_no_missing_rec
     from tests.runs.test_celery import Worker, use_broker
 
     use_broker(monkeypatch)
-    ids = await slow_scenario(api, target, rows=24, ms=80)
+    ids = await slow_scenario(api, target, rows=24, ms=200)  # ~600 ms a chunk: seen running, then killed
     chunked = {"RUN_CHUNK_ROWS": "3", "RUN_HEARTBEAT_SECONDS": "0.2", "RUN_PROCESSES": "2"}
     workers = [Worker(tmp_path / f"worker-{n}.log", settings=chunked) for n in range(2)]
     try:
@@ -336,7 +337,6 @@ async def test_a_chunk_taken_back_is_sent_again_even_when_the_reaper_fails_after
     from datetime import timedelta
 
     import redis
-    from sqlalchemy import update
     from sqlalchemy.exc import OperationalError
 
     from app.models.base import utcnow
