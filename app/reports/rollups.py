@@ -25,7 +25,7 @@ from sqlalchemy import Select, Table, delete, false, func, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.engine.statuses import FINISHED, ResultStatus, RunStatus
 from app.models import ApiRequestRun, Project, ReportRollup, ReportRollupDuration, ScenarioRun
@@ -222,8 +222,13 @@ class RunSums:
             self._compare(self.by_case[case_key], before.get(key), now_passed)
         self.unmatched = None
 
+    @property
+    def complete(self) -> bool:
+        """Everything stored was summed and compared: the run's end may use these sums."""
+        return self.usable and self.unmatched is None
+
     def merge(self, other: RunSums) -> None:
-        self.usable = self.usable and other.usable and other.unmatched is None
+        self.usable = self.usable and other.complete
         for case_key, sums in other.by_case.items():
             into = self.by_case.setdefault(case_key, dict.fromkeys(sums, 0))
             for column, value in sums.items():
@@ -247,7 +252,7 @@ class RunSums:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "usable": self.usable and self.unmatched is None,
+            "usable": self.complete,
             "by_case": {str(case): sums for case, sums in self.by_case.items()},
             "bins": {str(case): {str(b): n for b, n in bins.items()} for case, bins in self.bins_by_case.items()},
         }
@@ -384,14 +389,7 @@ async def _count_runs(session: AsyncSession, run_ids: Sequence[int], known: dict
     connection = await session.connection()
     before: dict[int, Outcomes] = {run_id: {} for run_id in set(previous.values())}
     if before:
-        streamed = await connection.stream(
-            select(ApiRequestRun.scenario_run_id, ApiRequestRun.step_key, ApiRequestRun.dataset_id)
-            .add_columns(ApiRequestRun.iteration, ApiRequestRun.status)
-            .where(ApiRequestRun.scenario_run_id.in_(before), ApiRequestRun.is_final.is_(True))
-        )
-        async for partition in streamed.partitions(STREAM_ROWS):
-            for run_id, step_key, dataset_id, iteration, status in partition:
-                before[run_id][(step_key, dataset_id, iteration)] = _passed(status)
+        await _read_outcomes(connection, before, [ApiRequestRun.scenario_run_id.in_(before)])
     sums = {run.id: RunSums(before[previous[run.id]] if run.id in previous else None) for run in runs}
     streamed = await connection.stream(
         select(*_RESULT_COLUMNS).where(ApiRequestRun.scenario_run_id.in_(list(sums)), ApiRequestRun.is_final.is_(True))
@@ -472,22 +470,26 @@ async def previous_outcomes(session: AsyncSession, part: SummedPart) -> Outcomes
     """The previous run's outcomes within a part's iterations (a chunk loads its own share, as it runs)."""
     if part.previous_run_id is None:
         return {}
-    where = [ApiRequestRun.scenario_run_id == part.previous_run_id, ApiRequestRun.is_final.is_(True)]
+    where = [ApiRequestRun.scenario_run_id == part.previous_run_id]
     if part.first is not None:
         where.append(ApiRequestRun.iteration >= part.first)
     if part.end is not None:
         where.append(ApiRequestRun.iteration < part.end)
-    connection = await session.connection()
-    before: Outcomes = {}
+    before: dict[int, Outcomes] = {part.previous_run_id: {}}
+    await _read_outcomes(await session.connection(), before, where)
+    return before[part.previous_run_id]
+
+
+async def _read_outcomes(connection: AsyncConnection, into: dict[int, Outcomes], where: list[Any]) -> None:
+    """Final results' outcomes per run (`into` names the runs), streamed a partition at a time."""
     streamed = await connection.stream(
-        select(ApiRequestRun.step_key, ApiRequestRun.dataset_id, ApiRequestRun.iteration, ApiRequestRun.status).where(
-            *where
-        )
+        select(ApiRequestRun.scenario_run_id, ApiRequestRun.step_key, ApiRequestRun.dataset_id)
+        .add_columns(ApiRequestRun.iteration, ApiRequestRun.status)
+        .where(*where, ApiRequestRun.is_final.is_(True))
     )
     async for partition in streamed.partitions(STREAM_ROWS):
-        for step_key, dataset_id, iteration, status in partition:
-            before[(step_key, dataset_id, iteration)] = _passed(status)
-    return before
+        for run_id, step_key, dataset_id, iteration, status in partition:
+            into[run_id][(step_key, dataset_id, iteration)] = _passed(status)
 
 
 async def record_run(
@@ -506,7 +508,7 @@ async def record_run(
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         return False
-    if sums is not None and sums.usable and sums.unmatched is None:
+    if sums is not None and sums.complete:
         run = RunFacts(*(await session.execute(select(*_RUN_COLUMNS).where(ScenarioRun.id == run_id))).one())
         if await _sums_hold(session, run, sums, compared_with):
             await _upsert(session, *sums.rows(run))
