@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.core.config import get_settings
 from app.core.db import get_session_factory
@@ -129,7 +131,7 @@ async def slow_scenario(api: httpx.AsyncClient, target: Target, rows: int, ms: i
     return {**ids, "scenario": flow["id"]}
 
 
-async def first_running_chunk(run_id: int, seconds: float = 30) -> ScenarioRunChunk:
+async def first_running_chunk(run_id: int, seconds: float = 30, logs: Sequence[Path] = ()) -> ScenarioRunChunk:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         parts = await chunks(run_id)
@@ -140,8 +142,27 @@ async def first_running_chunk(run_id: int, seconds: float = 30) -> ScenarioRunCh
             run = await session.get(ScenarioRun, run_id)
         seen = f"run {run and run.status} ({run and run.error}), chunks {[c.status for c in parts]}"
         assert run is not None and run.status in ("queued", "running"), f"no chunk seen running: {seen}"
-        assert asyncio.get_running_loop().time() < deadline, f"no chunk started: {seen}"
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no chunk started: {seen}\n{await _what_the_database_waits_on()}\n{_tails(logs)}")
         await asyncio.sleep(0.05)
+
+
+async def _what_the_database_waits_on() -> str:
+    """Open transactions and what each waits on (MariaDB, PostgreSQL): what a run stuck `queued` waited behind."""
+    queries = {
+        "mysql": "SELECT trx_id, trx_state, trx_started, trx_wait_started, trx_mysql_thread_id, trx_rows_locked, "
+        "LEFT(trx_query, 300) FROM information_schema.innodb_trx",
+        "postgresql": "SELECT pid, state, xact_start, wait_event_type, wait_event, LEFT(query, 300) "
+        "FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle'",
+    }
+    async with get_session_factory()() as session:
+        query = queries.get(session.bind.dialect.name)
+        rows = list(await session.execute(text(query))) if query else []
+    return "open transactions:\n" + "\n".join(map(str, rows))
+
+
+def _tails(logs: Sequence[Path]) -> str:
+    return "\n".join(f"--- {log.name}:\n{log.read_text()[-4000:]}" for log in logs if log.exists())
 
 
 async def test_a_killed_pool_process_costs_no_record_and_duplicates_none(api, target, sharded):
@@ -234,7 +255,7 @@ async def test_killing_one_of_two_workers_leaves_no_duplicate_and_no_missing_rec
     try:
         started = await api.post(f"{API}/scenarios/{ids['scenario']}/runs", json={"environment_id": ids["env"]})
         run_id = started.json()["id"]
-        victim = await first_running_chunk(run_id)
+        victim = await first_running_chunk(run_id, logs=[w.log for w in workers])
         pid = int((victim.owner or "").split(":")[2])  # celery:<host>:<pid>:<thread>
         dying = next(w for w in workers if w.process.pid == pid)
         dying.kill()
