@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import is_write_conflict
 from app.models import LoginThrottle
 from app.models.base import utcnow
 
@@ -139,13 +140,8 @@ async def _each_key(session: AsyncSession, keys: list[str], step: Any) -> None:
                 break
             except DBAPIError as exc:  # a deadlock or serialization failure: the work is small, do it again
                 await session.rollback()
-                if attempt == 4 or not _is_retryable(exc):
+                if attempt == 4 or not is_write_conflict(exc):
                     raise
-
-
-def _is_retryable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return "deadlock" in text or "serializ" in text or "lock wait timeout" in text or "database is locked" in text
 
 
 async def count_attempt(session: AsyncSession, keys: list[str]) -> tuple[int, dict[str, int]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.config import get_settings
@@ -19,6 +20,7 @@ from app.core.loops import new_event_loop
 
 _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
+T = TypeVar("T")
 
 
 def build_engine(url: str, *, echo: bool = False, pool_size: int = 10, **extra: Any) -> AsyncEngine:
@@ -107,6 +109,37 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """A transaction the database rolled back because another one held what it needed: a deadlock (InnoDB
+    picks a victim), a lock wait or lock timeout, a serialization failure, SQLite's busy lock. Nothing of it
+    was applied, so doing it again is safe."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(exc.orig).lower()
+    return any(sign in text for sign in _CONFLICT_SIGNS)
+
+
+_CONFLICT_SIGNS = ("deadlock", "serializ", "lock wait timeout", "lock timeout", "database is locked")
+CONFLICT_ATTEMPTS = 5
+
+
+async def retried_on_conflict(work: Callable[[], Awaitable[T]], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """`work` (one whole transaction: it opens its session and commits) again while the database rolls it back
+    for a conflict with a concurrent writer, with a short growing pause; any other error, or the last, is raised.
+
+    On MariaDB a run's claim, a new run's INSERT and the reaper's UPDATEs meet on scenario_runs' status index and
+    InnoDB ends one of them as a deadlock victim: a claim that failed so left its run `queued` until the reaper
+    sent it again, minutes later."""
+    for attempt in range(1, attempts):
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if not is_write_conflict(exc):
+                raise
+            await asyncio.sleep(0.02 * 2**attempt)
+    return await work()
 
 
 def get_engine() -> AsyncEngine:

@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.db import is_write_conflict
 
 logger = logging.getLogger("exile.errors")
 
@@ -222,11 +224,29 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _operational(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_write_conflict(exc):
+            return await _conflict(request, exc)
         logger.error("database unavailable: %s", exc.orig)
         return JSONResponse(
             error_body("database_unavailable", "The database did not answer; nothing was saved."),
             status_code=503,
+        )
+
+    @app.exception_handler(DBAPIError)  # asyncpg's deadlock and lock timeout are plain DBAPIErrors
+    async def _conflict(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_write_conflict(exc):
+            return await _unexpected(request, exc)
+        # The database is up: this write lost a race with another one and was rolled back whole.
+        logger.warning("write conflict: %s", exc.orig)
+        return JSONResponse(
+            error_body(
+                "write_conflict",
+                "A concurrent write held what this one needed and the database rolled this one back "
+                "(a deadlock or lock timeout); nothing was saved. Send it again.",
+            ),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.bootstrap import freeze_start_up
 from app.core.config import get_settings, inherit_settings
+from app.core.db import retried_on_conflict
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.results import Counts, FlowOutcome, describe_iterations
@@ -326,30 +327,38 @@ async def execute_chunk(
 ) -> RunStatus | None:
     """Claim and run one chunk; the chunk that ends last ends the run. None when it was not this one's to run."""
     owner = owner[:200]
-    now = utcnow()
-    async with session_factory() as session:
-        claimed = await session.execute(
-            update(ScenarioRunChunk)
-            .where(
-                ScenarioRunChunk.run_id == run_id,
-                ScenarioRunChunk.position == position,
-                ScenarioRunChunk.status == RunStatus.QUEUED,
+
+    async def take() -> tuple[ScenarioRun | None, ScenarioRunChunk | None] | None:
+        now = utcnow()
+        async with session_factory() as session:
+            claimed = await session.execute(
+                update(ScenarioRunChunk)
+                .where(
+                    ScenarioRunChunk.run_id == run_id,
+                    ScenarioRunChunk.position == position,
+                    ScenarioRunChunk.status == RunStatus.QUEUED,
+                )
+                .values(
+                    status=RunStatus.RUNNING,
+                    owner=owner,
+                    started_at=now,
+                    heartbeat_at=now,
+                    attempts=ScenarioRunChunk.attempts + 1,
+                )
             )
-            .values(
-                status=RunStatus.RUNNING,
-                owner=owner,
-                started_at=now,
-                heartbeat_at=now,
-                attempts=ScenarioRunChunk.attempts + 1,
+            await session.commit()
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                return None  # a second delivery, or the chunk was ended meanwhile
+            run = await session.get(ScenarioRun, run_id)
+            chunk = await session.scalar(
+                select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.position == position)
             )
-        )
-        await session.commit()
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            return None  # a second delivery, or the chunk was ended meanwhile
-        run = await session.get(ScenarioRun, run_id)
-        chunk = await session.scalar(
-            select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.position == position)
-        )
+            return run, chunk
+
+    taken = await retried_on_conflict(take)  # a conflict rolled back the claim: nothing was taken yet
+    if taken is None:
+        return None
+    run, chunk = taken
     if run is None or chunk is None:
         return None
     try:

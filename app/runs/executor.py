@@ -14,13 +14,14 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.callbacks import service as callbacks
 from app.core.config import get_settings
+from app.core.db import retried_on_conflict
 from app.core.text import bounded
 from app.engine.http1 import open_transport
 from app.engine.masking import Masker
@@ -49,15 +50,20 @@ def worker_name(kind: str) -> str:
 
 
 async def claim(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> bool:
-    now = utcnow()
-    async with session_factory() as session:
-        result = await session.execute(
-            update(ScenarioRun)
-            .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED)
-            .values(status=RunStatus.RUNNING, owner=owner[:200], started_at=now, heartbeat_at=now)
-        )
-        await session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    """Take a queued run (False: someone else did); a claim the database rolled back for a conflict is made again."""
+
+    async def take() -> bool:
+        now = utcnow()
+        async with session_factory() as session:
+            result = await session.execute(
+                update(ScenarioRun)
+                .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED)
+                .values(status=RunStatus.RUNNING, owner=owner[:200], started_at=now, heartbeat_at=now)
+            )
+            await session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    return await retried_on_conflict(take)
 
 
 async def finish(
@@ -394,62 +400,66 @@ async def reap_stale_runs(
         .where(ScenarioRunChunk.run_id == ScenarioRun.id, ScenarioRunChunk.status.in_(ACTIVE))
         .exists()
     )
-    async with session_factory() as session:
-        running = await session.execute(
-            update(ScenarioRun)
-            .where(
-                ScenarioRun.status == RunStatus.RUNNING,
-                ScenarioRun.heartbeat_at < cutoff,
-                ~((ScenarioRun.executor == "celery") & judged_by_chunks),
-            )
-            .values(
-                status=RunStatus.INTERRUPTED,
-                finished_at=now,
-                error="the executor stopped sending heartbeats",
-                setup_state=None,
-            )
-        )
-        # Inline runs are claimed within milliseconds; one still queued long after was lost with its process.
-        lost = await session.execute(
-            update(ScenarioRun)
-            .where(
-                ScenarioRun.status == RunStatus.QUEUED,
-                ScenarioRun.executor == "inline",
-                ScenarioRun.created_at < cutoff,
-            )
-            .values(status=RunStatus.INTERRUPTED, finished_at=now, error="the server restarted before the run started")
-        )
-        abandoned = await session.execute(
-            update(ScenarioRun)
-            .where(
-                ScenarioRun.status == RunStatus.QUEUED,
-                ScenarioRun.executor != "inline",
-                ScenarioRun.redispatched_at < unclaimed_cutoff,
-            )
-            .values(
-                status=RunStatus.ERROR,
-                finished_at=now,
-                error=f"no worker claimed the run within {queued_timeout_s:g} s, even after it was sent again: "
-                "is a worker running and consuming exile_scenario_tasks?",
-            )
-        )
-        # The runs ended here (all with finished_at=now) get their roll-ups and callbacks recorded with their end; the
-        # callback sweep (app.callbacks.service.resume_pending) sends them.
-        await record_ends_at(session, now)
-        unclaimed = list(
-            await session.scalars(
-                select(ScenarioRun.id).where(
-                    ScenarioRun.status == RunStatus.QUEUED,
-                    ScenarioRun.executor != "inline",
-                    ScenarioRun.redispatched_at.is_(None),
-                    ScenarioRun.created_at < unclaimed_cutoff,
+    silent = (
+        ScenarioRun.status == RunStatus.RUNNING,
+        ScenarioRun.heartbeat_at < cutoff,
+        ~((ScenarioRun.executor == "celery") & judged_by_chunks),
+    )
+    # Inline runs are claimed within milliseconds; one still queued long after was lost with its process.
+    lost = (ScenarioRun.status == RunStatus.QUEUED, ScenarioRun.executor == "inline", ScenarioRun.created_at < cutoff)
+    abandoned = (
+        ScenarioRun.status == RunStatus.QUEUED,
+        ScenarioRun.executor != "inline",
+        ScenarioRun.redispatched_at < unclaimed_cutoff,
+    )
+    ends: tuple[tuple[Any, RunStatus, str, dict[str, Any]], ...] = (
+        (silent, RunStatus.INTERRUPTED, "the executor stopped sending heartbeats", {"setup_state": None}),
+        (lost, RunStatus.INTERRUPTED, "the server restarted before the run started", {}),
+        (
+            abandoned,
+            RunStatus.ERROR,
+            f"no worker claimed the run within {queued_timeout_s:g} s, even after it was sent again: "
+            "is a worker running and consuming exile_scenario_tasks?",
+            {},
+        ),
+    )
+
+    async def end_them() -> tuple[int, list[int]]:
+        # Candidates by a plain read, then ended by id with the same conditions: an UPDATE whose WHERE scans
+        # the status index locks every entry it passes (InnoDB), and the claims, new runs and ends of other
+        # processes then met it in a deadlock. A tick with nothing to reap takes no lock at all.
+        async with session_factory() as session:
+            found = [list(await session.scalars(select(ScenarioRun.id).where(*where))) for where, *_ in ends]
+            unclaimed = list(
+                await session.scalars(
+                    select(ScenarioRun.id).where(
+                        ScenarioRun.status == RunStatus.QUEUED,
+                        ScenarioRun.executor != "inline",
+                        ScenarioRun.redispatched_at.is_(None),
+                        ScenarioRun.created_at < unclaimed_cutoff,
+                    )
                 )
             )
-        )
-        await session.commit()
+            ended = 0
+            for ids, (where, status, error, extra) in zip(found, ends, strict=True):
+                if ids:
+                    result = await session.execute(
+                        update(ScenarioRun)
+                        .where(ScenarioRun.id.in_(sorted(ids)), *where)
+                        .values(status=status, finished_at=now, error=error, **extra)
+                    )
+                    ended += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            if ended:
+                # The runs ended here (all with finished_at=now) get their roll-ups and callbacks recorded with
+                # their end; the callback sweep (app.callbacks.service.resume_pending) sends them.
+                await record_ends_at(session, now)
+            await session.commit()
+            return ended, unclaimed
+
+    ended, unclaimed = await retried_on_conflict(end_them)
     for run_id in unclaimed:
         await _redispatch(session_factory, run_id)
-    return chunks + int(running.rowcount or 0) + int(lost.rowcount or 0) + int(abandoned.rowcount or 0)  # type: ignore[attr-defined]
+    return chunks + ended
 
 
 async def _redispatch(session_factory: async_sessionmaker[AsyncSession], run_id: int) -> None:
