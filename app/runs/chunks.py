@@ -124,37 +124,40 @@ async def _plan(
         assert run.scenario_id is not None
         async with session_factory() as session:  # a read of its own: the write below starts its transaction
             universe = list(range(max(1, await count_rows(session, run.scenario_id))))
-    async with session_factory() as session:
-        starts = list(range(0, len(universe), size))
-        chunks = [
-            ScenarioRunChunk(
-                run_id=run.id,
-                position=position,
-                first_iteration=universe[start] if position else 0,
-                # The next chunk's first iteration; the last is open (rows added since the count are run too).
-                end_iteration=universe[start + size] if start + size < len(universe) else None,
-                status=RunStatus.QUEUED,
-                dispatched_at=utcnow(),
+    starts = list(range(0, len(universe), size))
+    planned = {
+        "state": dataclasses.asdict(state),
+        "flow": flow_snapshot(flow),
+        "options": options.model_dump(),
+        **summed,  # the run compared with, and what setup summed (the run's end adds the chunks' to it)
+    }
+    sealed = seal(orjson.dumps(planned, default=str).decode())
+
+    async def write() -> bool:
+        async with session_factory() as session:
+            marked = await session.execute(
+                update(ScenarioRun)
+                .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.RUNNING)
+                .values(chunks=len(starts), setup_state=sealed, heartbeat_at=utcnow())
             )
-            for position, start in enumerate(starts)
-        ]
-        planned = {
-            "state": dataclasses.asdict(state),
-            "flow": flow_snapshot(flow),
-            "options": options.model_dump(),
-            **summed,  # the run compared with, and what setup summed (the run's end adds the chunks' to it)
-        }
-        sealed = seal(orjson.dumps(planned, default=str).decode())
-        marked = await session.execute(
-            update(ScenarioRun)
-            .where(ScenarioRun.id == run.id, ScenarioRun.status == RunStatus.RUNNING)
-            .values(chunks=len(chunks), setup_state=sealed, heartbeat_at=utcnow())
-        )
-        if not marked.rowcount:  # type: ignore[attr-defined]
-            return None  # cancelled outright or ended by the reaper meanwhile
-        session.add_all(chunks)
-        await session.commit()
-    return list(range(len(chunks)))
+            if not marked.rowcount:  # type: ignore[attr-defined]
+                return False  # cancelled outright or ended by the reaper meanwhile
+            session.add_all(
+                ScenarioRunChunk(
+                    run_id=run.id,
+                    position=position,
+                    first_iteration=universe[start] if position else 0,
+                    # The next chunk's first iteration; the last is open (rows added since the count run too).
+                    end_iteration=universe[start + size] if start + size < len(universe) else None,
+                    status=RunStatus.QUEUED,
+                    dispatched_at=utcnow(),
+                )
+                for position, start in enumerate(starts)
+            )
+            await session.commit()
+            return True
+
+    return list(range(len(starts))) if await retried_on_conflict(write) else None
 
 
 async def _send_chunks(session_factory: async_sessionmaker[AsyncSession], run_id: int, positions: list[int]) -> None:
@@ -501,10 +504,14 @@ async def _end_chunk(
             iterations_flaky=outcome.iterations.flaky,
             first_failure=outcome.first_failure,
         )
-    async with session_factory() as session:
-        ended = await session.execute(update_owned_chunk(chunk.id, owner).values(**values))
-        await session.commit()
-    if not ended.rowcount:  # type: ignore[attr-defined]
+
+    async def end() -> bool:
+        async with session_factory() as session:
+            ended = await session.execute(update_owned_chunk(chunk.id, owner).values(**values))
+            await session.commit()
+            return bool(ended.rowcount)  # type: ignore[attr-defined]
+
+    if not await retried_on_conflict(end):  # a deadlock's victim must not turn a chunk that ran into an error
         return None  # taken away meanwhile: whoever has it now ends it
     await finish_if_done(session_factory, chunk.run_id, owner)
     return status
@@ -573,26 +580,32 @@ async def finish_if_done(
         .where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.status.in_(ACTIVE))
         .exists()
     )
-    async with session_factory() as session:
-        claimed = await session.execute(
-            update(ScenarioRun)
-            .where(
-                ScenarioRun.id == run_id,
-                ScenarioRun.status == RunStatus.RUNNING,
-                ScenarioRun.finisher.is_(None),
-                ~active,
+
+    async def take_the_end() -> tuple[ScenarioRun | None, list[ScenarioRunChunk]] | None:
+        async with session_factory() as session:
+            claimed = await session.execute(
+                update(ScenarioRun)
+                .where(
+                    ScenarioRun.id == run_id,
+                    ScenarioRun.status == RunStatus.RUNNING,
+                    ScenarioRun.finisher.is_(None),
+                    ~active,
+                )
+                .values(finisher=owner[:200], heartbeat_at=utcnow())
             )
-            .values(finisher=owner[:200], heartbeat_at=utcnow())
-        )
-        await session.commit()
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            return None
-        run = await session.get(ScenarioRun, run_id)
-        chunks = list(
-            await session.scalars(
+            await session.commit()
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                return None
+            run = await session.get(ScenarioRun, run_id)
+            chunks = await session.scalars(
                 select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id).order_by(ScenarioRunChunk.position)
             )
-        )
+            return run, list(chunks)
+
+    taken = await retried_on_conflict(take_the_end)
+    if taken is None:
+        return None
+    run, chunks = taken
     if run is None:
         return None
     teardown, teardown_failure = await _teardown(session_factory, run, chunks)
