@@ -8,6 +8,7 @@ victim. A claim rolled back so is made again, and the reaper no longer locks the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -60,26 +61,33 @@ async def _run(api: Any, **fields: Any) -> int:
         return run.id
 
 
-async def _hold_row(run_id: int, seconds: float, held: asyncio.Event) -> None:
-    """Another writer: locks the run's row (leaving it queued) and commits `seconds` later."""
-    async with get_session_factory()() as session:
-        await session.execute(update(ScenarioRun).where(ScenarioRun.id == run_id).values(owner=None))
-        held.set()
-        await asyncio.sleep(seconds)
-        await session.commit()
+@contextlib.asynccontextmanager
+async def another_writer_holding(run_id: int, seconds: float) -> AsyncIterator[asyncio.Future[None]]:
+    """Another writer locks the run's row (leaving it queued) and commits `seconds` later; waited for on exit."""
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with get_session_factory()() as session:
+            await session.execute(update(ScenarioRun).where(ScenarioRun.id == run_id).values(owner=None))
+            held.set()
+            await asyncio.sleep(seconds)
+            await session.commit()
+
+    holder = asyncio.ensure_future(hold())
+    await held.wait()
+    try:
+        yield holder
+    finally:
+        await holder
 
 
 async def test_a_claim_rolled_back_by_a_lock_timeout_is_made_again_and_takes_the_run(api, impatient):
     dialect, sessions = impatient
     run_id = await _run(api)
-    held = asyncio.Event()
-    holder = asyncio.ensure_future(_hold_row(run_id, 2.5 * LOCK_WAIT_S[dialect], held))
-    await held.wait()
-    started = time.monotonic()
-
-    assert await claim(sessions, run_id, "celery:test:1") is True  # once the other writer let go
-    await holder
-    assert time.monotonic() - started > LOCK_WAIT_S[dialect]  # it did time out at least once
+    async with another_writer_holding(run_id, 2.5 * LOCK_WAIT_S[dialect]):
+        started = time.monotonic()
+        assert await claim(sessions, run_id, "celery:test:1") is True  # once the other writer let go
+        assert time.monotonic() - started > LOCK_WAIT_S[dialect]  # it did time out at least once
     async with get_session_factory()() as session:
         run = await session.get(ScenarioRun, run_id)
     assert run is not None and run.status == "running" and run.owner == "celery:test:1"
@@ -88,14 +96,9 @@ async def test_a_claim_rolled_back_by_a_lock_timeout_is_made_again_and_takes_the
 async def test_a_claim_that_keeps_timing_out_says_so_and_leaves_the_run_queued(api, impatient):
     dialect, sessions = impatient
     run_id = await _run(api)
-    held = asyncio.Event()
-    holder = asyncio.ensure_future(_hold_row(run_id, 8 * LOCK_WAIT_S[dialect], held))
-    await held.wait()
-    try:
+    async with another_writer_holding(run_id, 8 * LOCK_WAIT_S[dialect]):
         with pytest.raises(DBAPIError, match=r"(?i)lock"):
             await claim(sessions, run_id, "celery:test:1")
-    finally:
-        await holder
     async with get_session_factory()() as session:
         assert await session.scalar(select(ScenarioRun.status).where(ScenarioRun.id == run_id)) == "queued"
 
@@ -106,16 +109,11 @@ async def test_the_reaper_neither_waits_for_nor_locks_runs_it_does_not_end(api, 
     dialect, sessions = impatient
     fresh = await _run(api, executor="inline")
     stale = await _run(api, status="running", executor="inline", heartbeat_at=utcnow().replace(year=2020), owner="dead")
-    held = asyncio.Event()
-    holder = asyncio.ensure_future(_hold_row(fresh, 3 * LOCK_WAIT_S[dialect], held))
-    await held.wait()
-    try:
+    async with another_writer_holding(fresh, 3 * LOCK_WAIT_S[dialect]) as holder:
         started = time.monotonic()
         assert await reap_stale_runs(sessions, stale_after_s=60, queued_timeout_s=600) == 1
         assert time.monotonic() - started < LOCK_WAIT_S[dialect]  # never waited on the locked row
         assert not holder.done()
-    finally:
-        await holder
     async with get_session_factory()() as session:
         statuses = {id_: status for id_, status in await session.execute(select(ScenarioRun.id, ScenarioRun.status))}
     assert statuses == {fresh: "queued", stale: "interrupted"}
