@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -112,21 +113,28 @@ class RunsThread:
 
     def stop(self, grace_s: float) -> None:
         """Cancel what still runs (the reaper ends those runs `interrupted`), close the engine, end the thread."""
-
-        async def wind_down() -> None:
-            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=grace_s)
-            await self.sessions.kw["bind"].dispose()
-
+        if threading.current_thread() is self._thread:
+            # Asked from a run on this very thread (a plan's next child when the database changed): waiting here
+            # would wait on itself, so the thread winds down once the caller lets go of the loop, the caller's
+            # own run spared (it is ending: its end must be written).
+            wind_down = self._wind_down(grace_s, spare=asyncio.current_task(self.loop))
+            self.loop.create_task(wind_down).add_done_callback(lambda _: self.loop.stop())
+            return
         try:
-            asyncio.run_coroutine_threadsafe(wind_down(), self.loop).result(grace_s + 5)
+            asyncio.run_coroutine_threadsafe(self._wind_down(grace_s), self.loop).result(grace_s + 5)
         except Exception:
             logger.exception("the inline runs thread did not wind down cleanly")
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+    async def _wind_down(self, grace_s: float, spare: asyncio.Task[Any] | None = None) -> None:
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            if task is not spare:
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        await self.sessions.kw["bind"].dispose()
 
 
 _runs_thread: RunsThread | None = None

@@ -292,6 +292,24 @@ async def test_an_inline_run_goes_to_its_end_while_the_apis_loop_is_held(api):
     assert target.hits == {"login": 12, "orders": 12, "pay": 12}
 
 
+async def test_the_runs_thread_stopped_from_one_of_its_own_runs_winds_down_instead_of_waiting_on_itself():
+    """What a plan's next child would do when the database changed: stop() on the runs thread, from that thread."""
+    from app.runs import dispatch
+
+    thread = dispatch.RunsThread()
+    sleeper = asyncio.run_coroutine_threadsafe(asyncio.sleep(60), thread.loop)  # a run still going there
+
+    async def stop_from_here() -> str:
+        thread.stop(grace_s=2.0)  # returns at once: the wind-down runs once this step lets go of the loop
+        await asyncio.sleep(0.2)  # the asking run goes on to its end meanwhile (spared: its end must be written)
+        return "ended"
+
+    assert asyncio.run_coroutine_threadsafe(stop_from_here(), thread.loop).result(5) == "ended"
+    await asyncio.to_thread(thread._thread.join, 10)
+    assert not thread._thread.is_alive() and thread.loop.is_closed()
+    assert sleeper.cancelled()
+
+
 async def test_shutdown_stops_the_runs_thread_and_the_next_run_starts_a_new_one(api, target):
     """The API's shutdown cancels what still runs (the reaper ends it `interrupted`, as when the process dies);
     a run started afterwards gets a new runs thread and goes to its end."""
