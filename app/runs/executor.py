@@ -424,28 +424,31 @@ async def reap_stale_runs(
         ),
     )
 
-    async def end_them() -> tuple[int, list[int]]:
-        # Candidates by a plain read, then ended by id with the same conditions: an UPDATE whose WHERE scans
-        # the status index locks every entry it passes (InnoDB), and the claims, new runs and ends of other
-        # processes then met it in a deadlock. A tick with nothing to reap takes no lock at all.
-        async with session_factory() as session:
-            found = [list(await session.scalars(select(ScenarioRun.id).where(*where))) for where, *_ in ends]
-            unclaimed = list(
-                await session.scalars(
-                    select(ScenarioRun.id).where(
-                        ScenarioRun.status == RunStatus.QUEUED,
-                        ScenarioRun.executor != "inline",
-                        ScenarioRun.redispatched_at.is_(None),
-                        ScenarioRun.created_at < unclaimed_cutoff,
-                    )
+    # Candidates by a plain read, then ended by id with the same conditions, in a transaction that starts with
+    # its write: an UPDATE whose WHERE scans the status index locks every entry it passes (InnoDB), and the
+    # claims, new runs and ends of other processes then met it in a deadlock; on SQLite a transaction that read
+    # first cannot write once another process wrote meanwhile. A tick with nothing to reap writes nothing.
+    async with session_factory() as session:
+        found = [sorted(await session.scalars(select(ScenarioRun.id).where(*where))) for where, *_ in ends]
+        unclaimed = list(
+            await session.scalars(
+                select(ScenarioRun.id).where(
+                    ScenarioRun.status == RunStatus.QUEUED,
+                    ScenarioRun.executor != "inline",
+                    ScenarioRun.redispatched_at.is_(None),
+                    ScenarioRun.created_at < unclaimed_cutoff,
                 )
             )
-            ended = 0
+        )
+
+    async def end_them() -> int:
+        ended = 0
+        async with session_factory() as session:
             for ids, (where, status, error, extra) in zip(found, ends, strict=True):
                 if ids:
                     result = await session.execute(
                         update(ScenarioRun)
-                        .where(ScenarioRun.id.in_(sorted(ids)), *where)
+                        .where(ScenarioRun.id.in_(ids), *where)
                         .values(status=status, finished_at=now, error=error, **extra)
                     )
                     ended += int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -454,9 +457,9 @@ async def reap_stale_runs(
                 # their end; the callback sweep (app.callbacks.service.resume_pending) sends them.
                 await record_ends_at(session, now)
             await session.commit()
-            return ended, unclaimed
+        return ended
 
-    ended, unclaimed = await retried_on_conflict(end_them)
+    ended = await retried_on_conflict(end_them) if any(found) else 0
     for run_id in unclaimed:
         await _redispatch(session_factory, run_id)
     return chunks + ended
