@@ -114,11 +114,16 @@ def _unicode_lower(value: Any) -> Any:
 def is_write_conflict(exc: BaseException) -> bool:
     """A transaction the database rolled back because another one held what it needed: a deadlock (InnoDB
     picks a victim), a lock wait or lock timeout, a serialization failure, SQLite's busy lock. Nothing of it
-    was applied, so doing it again is safe."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    text = str(exc.orig).lower()
-    return any(sign in text for sign in _CONFLICT_SIGNS)
+    was applied, so doing it again is safe. Read down the chain of errors too: on MariaDB a deadlock inside a
+    savepoint rolls back the whole transaction, and the ROLLBACK TO SAVEPOINT that follows fails on its own."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and any(sign in str(seen.orig).lower() for sign in _CONFLICT_SIGNS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _CONFLICT_SIGNS = ("deadlock", "serializ", "lock wait timeout", "lock timeout", "database is locked")

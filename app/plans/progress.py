@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.db import is_write_conflict
 from app.core.text import bounded
 from app.engine.statuses import FINISHED, RunStatus
 from app.environments.secrets import environment_masker
@@ -89,8 +90,10 @@ async def _guarded(session: AsyncSession, plan_run_id: int, run_ids: list[int]) 
     try:
         async with session.begin_nested():
             await children_ended(session, plan_run_id, run_ids)
-    except Exception:
+    except Exception as exc:
         launch.forget_since(session, marked)  # nothing it meant to start or send was committed
+        if is_write_conflict(exc):  # InnoDB rolled back the whole transaction, not the savepoint: the caller retries
+            raise
         logger.exception(
             "plan run %s: the end of runs %s was not taken in (reconcile catches up)", plan_run_id, run_ids
         )

@@ -331,7 +331,7 @@ async def execute_chunk(
     """Claim and run one chunk; the chunk that ends last ends the run. None when it was not this one's to run."""
     owner = owner[:200]
 
-    async def take() -> tuple[ScenarioRun | None, ScenarioRunChunk | None] | None:
+    async def take() -> bool:
         now = utcnow()
         async with session_factory() as session:
             claimed = await session.execute(
@@ -350,18 +350,15 @@ async def execute_chunk(
                 )
             )
             await session.commit()
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return None  # a second delivery, or the chunk was ended meanwhile
-            run = await session.get(ScenarioRun, run_id)
-            chunk = await session.scalar(
-                select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.position == position)
-            )
-            return run, chunk
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
-    taken = await retried_on_conflict(take)  # a conflict rolled back the claim: nothing was taken yet
-    if taken is None:
-        return None
-    run, chunk = taken
+    if not await retried_on_conflict(take):  # a conflict rolled the claim back: nothing was taken yet
+        return None  # a second delivery, or the chunk was ended meanwhile
+    async with session_factory() as session:
+        run = await session.get(ScenarioRun, run_id)
+        chunk = await session.scalar(
+            select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id, ScenarioRunChunk.position == position)
+        )
     if run is None or chunk is None:
         return None
     try:
@@ -581,7 +578,7 @@ async def finish_if_done(
         .exists()
     )
 
-    async def take_the_end() -> tuple[ScenarioRun | None, list[ScenarioRunChunk]] | None:
+    async def take_the_end() -> bool:
         async with session_factory() as session:
             claimed = await session.execute(
                 update(ScenarioRun)
@@ -594,18 +591,17 @@ async def finish_if_done(
                 .values(finisher=owner[:200], heartbeat_at=utcnow())
             )
             await session.commit()
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return None
-            run = await session.get(ScenarioRun, run_id)
-            chunks = await session.scalars(
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    if not await retried_on_conflict(take_the_end):
+        return None
+    async with session_factory() as session:
+        run = await session.get(ScenarioRun, run_id)
+        chunks = list(
+            await session.scalars(
                 select(ScenarioRunChunk).where(ScenarioRunChunk.run_id == run_id).order_by(ScenarioRunChunk.position)
             )
-            return run, list(chunks)
-
-    taken = await retried_on_conflict(take_the_end)
-    if taken is None:
-        return None
-    run, chunks = taken
+        )
     if run is None:
         return None
     teardown, teardown_failure = await _teardown(session_factory, run, chunks)

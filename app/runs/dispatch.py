@@ -128,12 +128,13 @@ class RunsThread:
         self._thread.join(5)
 
     async def _wind_down(self, grace_s: float, spare: asyncio.Task[Any] | None = None) -> None:
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task() and task is not spare]
         for task in tasks:
-            if task is not spare:
-                task.cancel()
+            task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
+        if spare is not None:  # its end (and the callback it sends) is bounded by their own timeouts
+            await asyncio.wait({spare})
         await self.sessions.kw["bind"].dispose()
 
 

@@ -300,8 +300,8 @@ async def test_the_runs_thread_stopped_from_one_of_its_own_runs_winds_down_inste
     sleeper = asyncio.run_coroutine_threadsafe(asyncio.sleep(60), thread.loop)  # a run still going there
 
     async def stop_from_here() -> str:
-        thread.stop(grace_s=2.0)  # returns at once: the wind-down runs once this step lets go of the loop
-        await asyncio.sleep(0.2)  # the asking run goes on to its end meanwhile (spared: its end must be written)
+        thread.stop(grace_s=0.2)  # returns at once: the wind-down runs once this step lets go of the loop
+        await asyncio.sleep(0.6)  # the asking run goes on to its end, past the grace (spared: its end is written)
         return "ended"
 
     assert asyncio.run_coroutine_threadsafe(stop_from_here(), thread.loop).result(5) == "ended"
