@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends
-from sqlalchemy import event
+from sqlalchemy import Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -145,6 +145,19 @@ async def retried_on_conflict(work: Callable[[], Awaitable[T]], attempts: int = 
                 raise
             await asyncio.sleep(0.02 * 2**attempt)
     return await work()
+
+
+async def changed_a_row(session_factory: async_sessionmaker[AsyncSession], statement: Executable) -> bool:
+    """One conditional write (a claim, an end) in a transaction of its own, made again when the database rolls it
+    back for a conflict; True when it changed a row (False: its conditions no longer held)."""
+
+    async def write() -> bool:
+        async with session_factory() as session:
+            result = await session.execute(statement)
+            await session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    return await retried_on_conflict(write)
 
 
 def get_engine() -> AsyncEngine:

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.bootstrap import freeze_start_up
 from app.core.config import get_settings, inherit_settings
-from app.core.db import retried_on_conflict
+from app.core.db import changed_a_row, retried_on_conflict
 from app.core.secret_box import seal, unseal
 from app.core.text import bounded
 from app.engine.results import Counts, FlowOutcome, describe_iterations
@@ -330,29 +330,23 @@ async def execute_chunk(
 ) -> RunStatus | None:
     """Claim and run one chunk; the chunk that ends last ends the run. None when it was not this one's to run."""
     owner = owner[:200]
-
-    async def take() -> bool:
-        now = utcnow()
-        async with session_factory() as session:
-            claimed = await session.execute(
-                update(ScenarioRunChunk)
-                .where(
-                    ScenarioRunChunk.run_id == run_id,
-                    ScenarioRunChunk.position == position,
-                    ScenarioRunChunk.status == RunStatus.QUEUED,
-                )
-                .values(
-                    status=RunStatus.RUNNING,
-                    owner=owner,
-                    started_at=now,
-                    heartbeat_at=now,
-                    attempts=ScenarioRunChunk.attempts + 1,
-                )
-            )
-            await session.commit()
-            return bool(claimed.rowcount)  # type: ignore[attr-defined]
-
-    if not await retried_on_conflict(take):  # a conflict rolled the claim back: nothing was taken yet
+    now = utcnow()
+    take = (
+        update(ScenarioRunChunk)
+        .where(
+            ScenarioRunChunk.run_id == run_id,
+            ScenarioRunChunk.position == position,
+            ScenarioRunChunk.status == RunStatus.QUEUED,
+        )
+        .values(
+            status=RunStatus.RUNNING,
+            owner=owner,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=ScenarioRunChunk.attempts + 1,
+        )
+    )
+    if not await changed_a_row(session_factory, take):  # a conflict rolled the claim back: nothing was taken yet
         return None  # a second delivery, or the chunk was ended meanwhile
     async with session_factory() as session:
         run = await session.get(ScenarioRun, run_id)
@@ -502,13 +496,8 @@ async def _end_chunk(
             first_failure=outcome.first_failure,
         )
 
-    async def end() -> bool:
-        async with session_factory() as session:
-            ended = await session.execute(update_owned_chunk(chunk.id, owner).values(**values))
-            await session.commit()
-            return bool(ended.rowcount)  # type: ignore[attr-defined]
-
-    if not await retried_on_conflict(end):  # a deadlock's victim must not turn a chunk that ran into an error
+    # A deadlock's victim must not turn a chunk that ran into an error: the end is made again.
+    if not await changed_a_row(session_factory, update_owned_chunk(chunk.id, owner).values(**values)):
         return None  # taken away meanwhile: whoever has it now ends it
     await finish_if_done(session_factory, chunk.run_id, owner)
     return status
@@ -578,22 +567,14 @@ async def finish_if_done(
         .exists()
     )
 
-    async def take_the_end() -> bool:
-        async with session_factory() as session:
-            claimed = await session.execute(
-                update(ScenarioRun)
-                .where(
-                    ScenarioRun.id == run_id,
-                    ScenarioRun.status == RunStatus.RUNNING,
-                    ScenarioRun.finisher.is_(None),
-                    ~active,
-                )
-                .values(finisher=owner[:200], heartbeat_at=utcnow())
-            )
-            await session.commit()
-            return bool(claimed.rowcount)  # type: ignore[attr-defined]
-
-    if not await retried_on_conflict(take_the_end):
+    take_the_end = (
+        update(ScenarioRun)
+        .where(
+            ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.RUNNING, ScenarioRun.finisher.is_(None), ~active
+        )
+        .values(finisher=owner[:200], heartbeat_at=utcnow())
+    )
+    if not await changed_a_row(session_factory, take_the_end):
         return None
     async with session_factory() as session:
         run = await session.get(ScenarioRun, run_id)

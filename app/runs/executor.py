@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.callbacks import service as callbacks
 from app.core.config import get_settings
-from app.core.db import retried_on_conflict
+from app.core.db import changed_a_row, retried_on_conflict
 from app.core.text import bounded
 from app.engine.http1 import open_transport
 from app.engine.masking import Masker
@@ -51,19 +51,13 @@ def worker_name(kind: str) -> str:
 
 async def claim(session_factory: async_sessionmaker[AsyncSession], run_id: int, owner: str) -> bool:
     """Take a queued run (False: someone else did); a claim the database rolled back for a conflict is made again."""
-
-    async def take() -> bool:
-        now = utcnow()
-        async with session_factory() as session:
-            result = await session.execute(
-                update(ScenarioRun)
-                .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED)
-                .values(status=RunStatus.RUNNING, owner=owner[:200], started_at=now, heartbeat_at=now)
-            )
-            await session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    return await retried_on_conflict(take)
+    now = utcnow()
+    return await changed_a_row(
+        session_factory,
+        update(ScenarioRun)
+        .where(ScenarioRun.id == run_id, ScenarioRun.status == RunStatus.QUEUED)
+        .values(status=RunStatus.RUNNING, owner=owner[:200], started_at=now, heartbeat_at=now),
+    )
 
 
 async def finish(
